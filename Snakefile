@@ -1,0 +1,21 @@
+# a2d: Auto-Agent-Distiller — the paper's pipeline as one Snakemake DAG.
+#   snakemake -n                                   # the paper-scale DAG (config.yaml)
+#   snakemake --cores 2 --configfile presets/quick.yaml
+#   snakemake results/figures/fig1.pdf --cores 8   # one target, only what it needs
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/figures.smk"
+
+
+rule all:
+    input:
+        all_targets(),
+    default_target: True

@@ -1,0 +1,203 @@
+"""Command line: ``a2d train | evaluate | random | teacher | info | games``.
+
+Every option of a run is settable from YAML (``--config``, repeatable, merged in order as
+Snakemake merges config.yaml and a preset), from ``--set section.key=value`` and, for the common
+ones, from flags. Errors in the user's input are one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+import yaml
+
+from a2d import A2DError
+
+
+def _parse_set(items: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise A2DError(f"--set expects section.key=value, got {item!r}")
+        key, val = item.split("=", 1)
+        node = out
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = yaml.safe_load(val)
+    return out
+
+
+def _load_cfg(args) -> dict[str, Any]:
+    from a2d import config
+
+    overrides: dict[str, Any] = {}
+    if getattr(args, "config_json", None):
+        overrides = config.deep_merge(overrides, json.loads(args.config_json))
+    overrides = config.deep_merge(overrides, _parse_set(args.set or []))
+    flags = {
+        ("ppo", "total_steps"): getattr(args, "steps", None),
+        ("ppo", "num_envs"): getattr(args, "num_envs", None),
+        ("device",): getattr(args, "device", None),
+    }
+    for path, val in flags.items():
+        if val is not None:
+            node = overrides
+            for part in path[:-1]:
+                node = node.setdefault(part, {})
+            node[path[-1]] = val
+    return config.load(args.config or [], overrides)
+
+
+def cmd_train(args) -> None:
+    from a2d import config
+    from a2d.envs import canonical
+    from a2d.models import get_spec
+    from a2d.rl.ppo import train
+
+    cfg = _load_cfg(args)
+    tc = config.train_config(cfg)
+    game = canonical(args.game)  # refuse unknown games before any work
+    spec = get_spec(args.arch)
+    config.resolve_device(tc.device)
+    train(game, spec, args.seed, args.out, tc, log=lambda s: print(s, flush=True))
+
+
+def cmd_evaluate(args) -> None:
+    from a2d import config
+    from a2d.rl.evaluate import eval_seed, evaluate
+    from a2d.rl.ppo import load_agent
+
+    tc = config.train_config(_load_cfg(args))
+    device = config.resolve_device(tc.device)
+    agent, ckpt = load_agent(args.agent, device)
+    res = evaluate(agent, ckpt["game"], args.episodes or tc.eval.episodes, tc.eval, tc.env,
+                   eval_seed(args.seed, 2**20), device)
+    res = {"game": ckpt["game"], "arch": ckpt["spec"].get("arch"), **res}
+    text = json.dumps(res, indent=2)
+    if args.out:
+        from a2d.checkpoint import atomic_write_text
+
+        atomic_write_text(args.out, text + "\n")
+    print(text)
+
+
+def cmd_random(args) -> None:
+    from a2d import config
+    from a2d.checkpoint import atomic_write_json
+    from a2d.envs import canonical
+    from a2d.rl.evaluate import eval_seed, evaluate_random
+
+    tc = config.train_config(_load_cfg(args))
+    game = canonical(args.game)
+    res = {"game": game, **evaluate_random(game, args.episodes or tc.eval.episodes, tc.eval, tc.env,
+                                           eval_seed(args.seed, 2**21))}
+    atomic_write_json(args.out, res)
+    print(f"{game} random policy: {res['mean']:.2f} ± {res['std']:.2f} over {res['episodes']} episodes")
+
+
+def cmd_teacher(args) -> None:
+    """Record which trained run is a game's teacher (read by the search)."""
+    from pathlib import Path
+
+    from a2d.checkpoint import CheckpointError, atomic_write_json
+
+    run = Path(args.run)
+    try:
+        ev = json.loads((run / "eval.json").read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{run} is not a finished run (eval.json unreadable: {e})") from None
+    if not (run / "agent.pt").exists():
+        raise CheckpointError(f"{run} has no agent.pt")
+    atomic_write_json(args.out, {"game": ev["game"], "arch": ev["arch"], "seed": ev["seed"],
+                                 "run": str(run), "agent": str(run / "agent.pt"),
+                                 "test_mean": ev["mean"], "test_std": ev["std"], "macs": ev["macs"]})
+
+
+def cmd_info(args) -> None:
+    from a2d.models import build
+    from a2d.models.cost import cpu_latency_ms, model_card
+
+    for arch in args.arch:
+        m = build(arch, 18)
+        card = model_card(m, arch)
+        if args.latency:
+            card["latency_ms_b1"] = round(cpu_latency_ms(m), 3)
+        print(json.dumps(card))
+
+
+def cmd_games(args) -> None:
+    from a2d.envs import valid_games
+
+    print("\n".join(valid_games()))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="a2d", description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+
+    def cfg_opts(p):
+        p.add_argument("--config", action="append", metavar="YAML",
+                       help="config file(s), merged in order (e.g. config.yaml presets/quick.yaml)")
+        p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override, e.g. ppo.num_envs=16")
+        p.add_argument("--config-json", help=argparse.SUPPRESS)  # what the Snakemake rules pass
+        p.add_argument("--device", choices=["auto", "cpu", "cuda"])
+
+    p = sub.add_parser("train", help="train one agent with PPO")
+    p.add_argument("--game", required=True, help="ALE game, e.g. Breakout, MsPacman")
+    p.add_argument("--arch", required=True, help="vanilla, resnetN, or a path to arch.json")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--steps", type=int, help="environment steps (ppo.total_steps)")
+    p.add_argument("--num-envs", type=int, help="parallel envs (ppo.num_envs)")
+    p.add_argument("--out", required=True, help="run directory")
+    cfg_opts(p)
+    p.set_defaults(fn=cmd_train)
+
+    p = sub.add_parser("evaluate", help="test-evaluate a trained agent.pt")
+    p.add_argument("--agent", required=True)
+    p.add_argument("--episodes", type=int)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--out", help="write the result JSON here")
+    cfg_opts(p)
+    p.set_defaults(fn=cmd_evaluate)
+
+    p = sub.add_parser("random", help="score of the uniform-random policy on the test protocol")
+    p.add_argument("--game", required=True)
+    p.add_argument("--episodes", type=int)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--out", required=True)
+    cfg_opts(p)
+    p.set_defaults(fn=cmd_random)
+
+    p = sub.add_parser("teacher", help="record a finished run as a game's teacher")
+    p.add_argument("--run", required=True, help="run directory with eval.json and agent.pt")
+    p.add_argument("--out", required=True)
+    p.set_defaults(fn=cmd_teacher)
+
+    p = sub.add_parser("info", help="MACs and params of architectures")
+    p.add_argument("arch", nargs="+")
+    p.add_argument("--latency", action="store_true", help="also batch-1 CPU latency")
+    p.set_defaults(fn=cmd_info)
+
+    p = sub.add_parser("games", help="list valid game names")
+    p.set_defaults(fn=cmd_games)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.fn(args)
+    except A2DError as e:
+        print(f"a2d: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

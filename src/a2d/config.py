@@ -1,0 +1,249 @@
+"""Configuration: one typed place for every hyperparameter, loading and validation.
+
+The same loader serves the CLI and the Snakemake workflow: YAML files are deep-merged in order
+(config.yaml, then a preset), validated against ``workflow/schemas/config.schema.yaml`` (unknown
+keys refused, types and ranges checked), and turned into the dataclasses below. A key missing
+from the files takes the dataclass default, which is the CleanRL ``ppo_atari.py`` value.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from a2d import A2DError
+
+
+class ConfigError(A2DError):
+    pass
+
+
+@dataclass
+class PPOConfig:
+    total_steps: int = 10_000_000
+    """Environment steps (agent decisions, summed over envs; 1 step = `frameskip` frames)."""
+    num_envs: int = 8
+    """Parallel training environments."""
+    num_steps: int = 128
+    """Rollout length per environment per PPO iteration."""
+    learning_rate: float = 2.5e-4
+    """Adam learning rate (start value when annealed)."""
+    anneal_lr: bool = True
+    """Anneal the learning rate linearly to 0 over `total_steps`."""
+    gamma: float = 0.99
+    """Discount factor."""
+    gae_lambda: float = 0.95
+    """GAE lambda."""
+    num_minibatches: int = 4
+    """Minibatches per epoch (minibatch size = num_envs * num_steps / num_minibatches)."""
+    update_epochs: int = 4
+    """PPO epochs per rollout."""
+    norm_adv: bool = True
+    """Normalise advantages per minibatch."""
+    clip_coef: float = 0.1
+    """PPO surrogate clipping coefficient."""
+    clip_vloss: bool = True
+    """Clip the value loss as in the PPO paper's implementation."""
+    ent_coef: float = 0.01
+    """Entropy bonus coefficient."""
+    vf_coef: float = 0.5
+    """Value loss coefficient."""
+    max_grad_norm: float = 0.5
+    """Global gradient-norm clip."""
+    adam_eps: float = 1e-5
+    """Adam epsilon."""
+    target_kl: float | None = None
+    """Stop the epochs of an update early once the approximate KL exceeds this (None: never)."""
+
+    @property
+    def batch_size(self) -> int:
+        return self.num_envs * self.num_steps
+
+    @property
+    def minibatch_size(self) -> int:
+        return self.batch_size // self.num_minibatches
+
+
+@dataclass
+class EnvConfig:
+    repeat_action_probability: float = 0.0
+    """Sticky actions during training (set explicitly; ALE v5's default would be 0.25)."""
+    frameskip: int = 4
+    """Frames per agent step (observation is the max of the last two)."""
+    noop_max: int = 30
+    """Up to this many no-op steps after a reset."""
+    episodic_life: bool = True
+    """A lost life ends the episode for the value bootstrap (the game itself goes on)."""
+    fire_on_life_loss: bool = True
+    """After a lost life the next action is FIRE (CleanRL's FireReset over EpisodicLife order);
+    only in games whose action 1 is FIRE. It is part of the environment's dynamics."""
+    reward_clipping: bool = True
+    """Clip training rewards to their sign (training only; test scores are never clipped)."""
+    max_episode_frames: int = 108_000
+    """Truncate a training episode after this many frames (30 min of play)."""
+    num_threads: int = 0
+    """Threads of ale-py's vector env (0 = its own choice)."""
+
+
+@dataclass
+class EvalConfig:
+    episodes: int = 30
+    """Test episodes of the final evaluation (eval.json)."""
+    curve_episodes: int = 30
+    """Test episodes of each periodic evaluation during training (curve.csv)."""
+    interval: int = 250_000
+    """Environment steps between periodic test evaluations (step 0 is always evaluated)."""
+    num_envs: int = 8
+    """Test episodes run in parallel."""
+    frame_cap: int = 108_000
+    """Frames after which a test episode is cut (108k frames = 30 min of play)."""
+    sticky: float = 0.0
+    """repeat_action_probability during test episodes."""
+    noop_max: int = 30
+    """Random no-op starts of test episodes."""
+
+
+@dataclass
+class ModelConfig:
+    norm: str = "none"
+    """Normalisation inside residual/searchable blocks: none | batch | group."""
+    fc_dim: int = 512
+    """Width of the fully connected layer before the actor and critic heads."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything one training run needs (what `a2d train` and the `train` rule consume)."""
+
+    ppo: PPOConfig = field(default_factory=PPOConfig)
+    env: EnvConfig = field(default_factory=EnvConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    checkpoint_interval: int = 500_000
+    """Environment steps between resume checkpoints."""
+    device: str = "auto"
+    """auto | cpu | cuda."""
+    torch_threads: int = 0
+    """Intra-op CPU threads (0 = one per core)."""
+
+
+_SECTIONS = {"ppo": PPOConfig, "env": EnvConfig, "eval": EvalConfig, "model": ModelConfig}
+
+
+def schema() -> dict[str, Any]:
+    with resources.files("a2d").joinpath("config.schema.yaml").open() as f:
+        return yaml.safe_load(f)
+
+
+def deep_merge(base: dict, over: dict) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def _error_path(err) -> str:
+    return ".".join(str(p) for p in err.absolute_path) or "<top level>"
+
+
+def validate(cfg: dict[str, Any]) -> None:
+    """Validate a merged config dict against the schema; raise ConfigError with one line."""
+    import jsonschema
+
+    sch = schema()
+    validator = jsonschema.Draft202012Validator(sch)
+    errors = sorted(validator.iter_errors(cfg), key=lambda e: list(e.absolute_path))
+    if not errors:
+        return
+    err = errors[0]
+    if err.validator == "additionalProperties":
+        # name the offending key and the valid ones
+        node = sch
+        for p in err.absolute_path:
+            node = node.get("properties", {}).get(p, node.get("items", {}))
+        valid = sorted(node.get("properties", {}))
+        extra = sorted(set(err.instance) - set(valid))
+        where = _error_path(err)
+        raise ConfigError(
+            f"unknown config key {', '.join(repr(x) for x in extra)} in {where}; "
+            f"valid keys: {', '.join(valid)}"
+        )
+    raise ConfigError(f"bad config value at {_error_path(err)}: {err.message}")
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    try:
+        with open(path) as f:
+            data = yaml.safe_load(f) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"config file {path} is not valid YAML: {str(e).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping, got {type(data).__name__}")
+    return data
+
+
+def load(paths: list[str | Path] = (), overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Merge YAML files in order, then overrides; validate; return the raw dict."""
+    cfg: dict[str, Any] = {}
+    for p in paths:
+        cfg = deep_merge(cfg, load_yaml(p))
+    if overrides:
+        cfg = deep_merge(cfg, overrides)
+    validate(cfg)
+    return cfg
+
+
+def train_config(cfg: dict[str, Any]) -> TrainConfig:
+    """Build the typed TrainConfig from a validated config dict (missing keys: defaults)."""
+    kwargs: dict[str, Any] = {}
+    for name, cls in _SECTIONS.items():
+        kwargs[name] = cls(**cfg.get(name, {}))
+    tc = TrainConfig(**kwargs)
+    if "checkpoint" in cfg and "interval" in cfg["checkpoint"]:
+        tc.checkpoint_interval = cfg["checkpoint"]["interval"]
+    if "device" in cfg:
+        tc.device = cfg["device"]
+    if "torch_threads" in cfg:
+        tc.torch_threads = cfg["torch_threads"]
+    check_train_config(tc)
+    return tc
+
+
+def check_train_config(tc: TrainConfig) -> None:
+    p = tc.ppo
+    if p.batch_size % p.num_minibatches:
+        raise ConfigError(
+            f"ppo.num_envs*ppo.num_steps ({p.batch_size}) must be divisible by "
+            f"ppo.num_minibatches ({p.num_minibatches})"
+        )
+    if tc.model.norm not in ("none", "batch", "group"):
+        raise ConfigError(f"model.norm must be one of none, batch, group; got {tc.model.norm!r}")
+
+
+def to_dict(tc: TrainConfig) -> dict[str, Any]:
+    d = dataclasses.asdict(tc)
+    d["checkpoint"] = {"interval": d.pop("checkpoint_interval")}
+    return d
+
+
+def resolve_device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device: cuda was asked for but no CUDA GPU is available; valid: auto, cpu")
+    if name not in ("cpu", "cuda"):
+        raise ConfigError(f"unknown device {name!r}; valid: auto, cpu, cuda")
+    return name

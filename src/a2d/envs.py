@@ -1,0 +1,207 @@
+"""Atari environments: game names, the training vector env, the test-evaluation vector env.
+
+Both are ale-py's C++ ``AtariVectorEnv`` (frame skip with max-pool, 84x84 grey, 4-frame stack,
+no-op starts, FIRE on reset) built with an explicit ``repeat_action_probability``.
+
+Training (DESIGN.md §4): a lost life ends the episode for the value bootstrap while the game goes
+on (``life_loss_info``), rewards are clipped to their sign here (the env returns raw rewards, so
+true game scores can be logged), and after a lost life the next action is FIRE in games that need
+it (what CleanRL's FireReset-over-EpisodicLife wrapper order does; ale-py fires only on a full
+reset). Test evaluation: full games, raw rewards, no life-loss ends, frame cap.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+
+from a2d import A2DError
+from a2d.config import EnvConfig
+
+
+class GameError(A2DError):
+    pass
+
+
+def _camel(rom_id: str) -> str:
+    return "".join(p[:1].upper() + p[1:] for p in rom_id.split("_"))
+
+
+def _norm(name: str) -> str:
+    return name.lower().replace("_", "").replace("-", "").replace(" ", "")
+
+
+@functools.cache
+def _games() -> dict[str, str]:
+    from ale_py import roms
+
+    return {_norm(r): r for r in roms.get_all_rom_ids()}
+
+
+def valid_games() -> list[str]:
+    """Every game ale-py ships, in the usual CamelCase spelling (Breakout, MsPacman, ...)."""
+    return sorted(_camel(r) for r in _games().values())
+
+
+def rom_id(game: str) -> str:
+    """ALE ROM id (``ms_pacman``) of a game in any usual spelling (MsPacman, ALE/MsPacman-v5)."""
+    name = game
+    if name.startswith("ALE/"):
+        name = name[4:]
+    for suffix in ("-v5", "-v4", "NoFrameskip", "Deterministic"):
+        name = name.replace(suffix, "")
+    try:
+        return _games()[_norm(name)]
+    except KeyError:
+        raise GameError(f"unknown game {game!r}; valid ALE games: {', '.join(valid_games())}") from None
+
+
+def canonical(game: str) -> str:
+    """The CamelCase name used in paths and tables."""
+    return _camel(rom_id(game))
+
+
+def _make(game: str, num_envs: int, **kw):
+    from ale_py.vector_env import AtariVectorEnv
+
+    return AtariVectorEnv(rom_id(game), num_envs, autoreset_mode="SameStep", **kw)
+
+
+def _fire_action(env) -> int | None:
+    from ale_py import Action
+
+    actions = list(env.ale.get_action_set())
+    return 1 if len(actions) > 1 and actions[1] == Action.FIRE else None
+
+
+class _EpisodeTracker:
+    """Finds real game ends and life losses from the info ale-py returns (SameStep autoreset)."""
+
+    def __init__(self, info, life_loss_terminates: bool):
+        self.lives = info["lives"].copy()
+        self.efn = info["episode_frame_number"].copy()
+        self.life_loss_terminates = life_loss_terminates
+
+    def update(self, term, trunc, info):
+        lives, efn = info["lives"], info["episode_frame_number"]
+        reset = (efn < self.efn) | (lives > self.lives)
+        if self.life_loss_terminates:
+            game_over = trunc | (term & reset)
+        else:
+            game_over = trunc | term
+        life_lost = (lives < self.lives) & ~game_over
+        self.lives, self.efn = lives.copy(), efn.copy()
+        return game_over, life_lost
+
+
+class TrainEnv:
+    """The training vector env. ``step`` returns (obs, reward, done, finished_returns).
+
+    ``done`` marks both lost lives (when ``episodic_life``) and game ends; ``finished_returns``
+    lists the raw (unclipped) scores of games that ended at this step, for logging.
+    """
+
+    def __init__(self, game: str, num_envs: int, cfg: EnvConfig, seed: int):
+        self.cfg = cfg
+        self.env = _make(
+            game,
+            num_envs,
+            repeat_action_probability=cfg.repeat_action_probability,
+            frameskip=cfg.frameskip,
+            noop_max=cfg.noop_max,
+            episodic_life=False,
+            life_loss_info=cfg.episodic_life,
+            reward_clipping=False,
+            max_num_frames_per_episode=cfg.max_episode_frames,
+            num_threads=cfg.num_threads,
+        )
+        self.num_envs = num_envs
+        self.n_actions = int(self.env.single_action_space.n)
+        self.fire = _fire_action(self.env) if cfg.fire_on_life_loss else None
+        self.seed = seed
+        self._pending_fire = np.zeros(num_envs, dtype=bool)
+        self._returns = np.zeros(num_envs, dtype=np.float64)
+        self._lengths = np.zeros(num_envs, dtype=np.int64)
+
+    def reset(self) -> np.ndarray:
+        obs, info = self.env.reset(seed=self.seed)
+        self._tracker = _EpisodeTracker(info, self.cfg.episodic_life)
+        self._pending_fire[:] = False
+        self._returns[:] = 0
+        self._lengths[:] = 0
+        return obs
+
+    def step(self, actions: np.ndarray):
+        actions = actions.astype(np.int64, copy=True)
+        if self.fire is not None and self._pending_fire.any():
+            actions[self._pending_fire] = self.fire
+        obs, raw, term, trunc, info = self.env.step(actions)
+        raw = raw.astype(np.float64)
+        self._returns += raw
+        self._lengths += 1
+        game_over, life_lost = self._tracker.update(term, trunc, info)
+        self._pending_fire = life_lost
+        done = term | trunc
+        finished = [(float(self._returns[i]), int(self._lengths[i])) for i in np.flatnonzero(game_over)]
+        self._returns[game_over] = 0
+        self._lengths[game_over] = 0
+        reward = np.sign(raw) if self.cfg.reward_clipping else raw
+        return obs, reward.astype(np.float32), done, finished
+
+    def close(self):
+        self.env.close()
+
+
+@dataclass
+class EvalProtocol:
+    """What a test evaluation used (recorded in eval.json and curve metadata)."""
+
+    episodes: int
+    frame_cap: int
+    sticky: float
+    noop_max: int
+
+
+def run_test_episodes(policy, game: str, episodes: int, num_envs: int, frame_cap: int, sticky: float,
+                      noop_max: int, frameskip: int, fire_on_life_loss: bool, seed: int) -> list[float]:
+    """Play ``episodes`` full games with ``policy(obs_uint8_batch) -> actions``; return raw scores.
+
+    Each env plays a fixed quota of episodes (so short episodes are not over-represented); an env
+    that has met its quota keeps stepping but its results are ignored.
+    """
+    n = min(num_envs, episodes)
+    env = _make(
+        game,
+        n,
+        repeat_action_probability=sticky,
+        frameskip=frameskip,
+        noop_max=noop_max,
+        episodic_life=False,
+        life_loss_info=False,
+        reward_clipping=False,
+        max_num_frames_per_episode=frame_cap,
+    )
+    try:
+        quota = np.array([episodes // n + (i < episodes % n) for i in range(n)])
+        fire = _fire_action(env) if fire_on_life_loss else None
+        obs, info = env.reset(seed=seed)
+        tracker = _EpisodeTracker(info, life_loss_terminates=False)
+        returns = np.zeros(n)
+        scores: list[list[float]] = [[] for _ in range(n)]
+        pending_fire = np.zeros(n, dtype=bool)
+        while any(len(s) < q for s, q in zip(scores, quota)):
+            actions = np.asarray(policy(obs), dtype=np.int64)
+            if fire is not None and pending_fire.any():
+                actions[pending_fire] = fire
+            obs, raw, term, trunc, info = env.step(actions)
+            returns += raw
+            game_over, pending_fire = tracker.update(term, trunc, info)
+            for i in np.flatnonzero(game_over):
+                if len(scores[i]) < quota[i]:
+                    scores[i].append(float(returns[i]))
+                returns[i] = 0
+        return [s for per_env in scores for s in per_env]
+    finally:
+        env.close()

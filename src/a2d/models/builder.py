@@ -1,0 +1,146 @@
+"""One builder for every network: architectures are data.
+
+A spec is ``{"arch": name, "layers": [{"op": ..., "c": out_channels, "s": stride, ...}, ...],
+"fc": 512}``. The builder walks the layers with the op registry, flattens, adds the FC layer and
+the actor (logits) and critic (value) heads, initialised as in CleanRL. Named architectures are
+registered spec factories (``vanilla``, ``resnetN``); a searched net is a spec read from
+``arch.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from a2d import A2DError
+from a2d.models.ops import OPS, init_layer
+
+OBS_SHAPE = (4, 84, 84)
+
+ARCHS: dict[str, Callable[[], dict[str, Any]]] = {}
+
+
+class ArchError(A2DError):
+    pass
+
+
+def register_arch(name: str):
+    def deco(fn):
+        ARCHS[name] = fn
+        return fn
+
+    return deco
+
+
+@register_arch("vanilla")
+def vanilla_spec() -> dict[str, Any]:
+    """Nature-DQN CNN (Mnih et al. 2015), as in CleanRL's ppo_atari.py."""
+    return {
+        "arch": "vanilla",
+        "layers": [
+            {"op": "conv", "c": 32, "k": 8, "s": 4, "padding": 0},
+            {"op": "conv", "c": 64, "k": 4, "s": 2, "padding": 0},
+            {"op": "conv", "c": 64, "k": 3, "s": 1, "padding": 0},
+        ],
+        "fc": 512,
+    }
+
+
+def resnet_spec(depth: int) -> dict[str, Any]:
+    """CIFAR-style ResNet-N, N = 6n+2 (DESIGN.md §3, reconstruction)."""
+    if depth < 8 or (depth - 2) % 6:
+        raise ArchError(f"resnet depth must be 6n+2 with n >= 1 (8, 14, 20, 26, 32, ...), got {depth}")
+    n = (depth - 2) // 6
+    layers: list[dict[str, Any]] = [{"op": "conv", "c": 16, "k": 3, "s": 2}]
+    for stage, c in enumerate((16, 32, 64)):
+        for i in range(n):
+            layers.append({"op": "basic", "c": c, "s": 2 if (i == 0 and stage > 0) else 1})
+    return {"arch": f"resnet{depth}", "layers": layers, "fc": 512}
+
+
+_RESNET_RE = re.compile(r"^resnet(\d+)$")
+
+
+def valid_arch_names() -> list[str]:
+    return sorted(ARCHS) + ["resnetN (N = 6n+2: resnet8, resnet14, resnet20, resnet32, ...)"]
+
+
+def get_spec(arch: str) -> dict[str, Any]:
+    """A registered name, ``resnetN``, or a path to an ``arch.json``/spec JSON file."""
+    if arch in ARCHS:
+        return ARCHS[arch]()
+    m = _RESNET_RE.match(arch)
+    if m:
+        return resnet_spec(int(m.group(1)))
+    if arch.endswith(".json"):
+        return load_spec(arch)
+    raise ArchError(f"unknown arch {arch!r}; valid: {', '.join(valid_arch_names())}, or a path to arch.json")
+
+
+def load_spec(path: str | Path) -> dict[str, Any]:
+    try:
+        spec = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ArchError(f"arch file not found: {path}") from None
+    except json.JSONDecodeError as e:
+        raise ArchError(f"arch file {path} is not valid JSON: {e}") from None
+    check_spec(spec, str(path))
+    return spec
+
+
+def check_spec(spec: Any, where: str = "spec") -> None:
+    if not isinstance(spec, dict) or "layers" not in spec or not isinstance(spec["layers"], list):
+        raise ArchError(f"{where}: an architecture spec needs a 'layers' list")
+    for i, layer in enumerate(spec["layers"]):
+        if not isinstance(layer, dict) or "op" not in layer or "c" not in layer:
+            raise ArchError(f"{where}: layer {i} needs 'op' and 'c' keys")
+        if layer["op"] not in OPS:
+            raise ArchError(f"{where}: layer {i} has unknown op {layer['op']!r}; valid: {', '.join(sorted(OPS))}")
+
+
+class Agent(nn.Module):
+    """Shared trunk with an actor head (logits) and a critic head (scalar value).
+
+    Input: uint8 frames (N, 4, 84, 84); scaled to [0, 1] inside ``forward``.
+    """
+
+    def __init__(self, spec: dict[str, Any], n_actions: int, norm: str = "none"):
+        super().__init__()
+        check_spec(spec)
+        self.spec = spec
+        self.n_actions = n_actions
+        self.norm = norm
+        c, h, w = OBS_SHAPE
+        layers = []
+        for layer in spec["layers"]:
+            kw = {k: v for k, v in layer.items() if k not in ("op", "c", "s")}
+            layers.append(OPS[layer["op"]](c, layer["c"], layer.get("s", 1), norm=norm, **kw))
+            c = layer["c"]
+        self.body = nn.Sequential(*layers)
+        with torch.no_grad():
+            flat = self.body(torch.zeros(1, *OBS_SHAPE)).numel()
+        fc = spec.get("fc", 512)
+        self.fc = nn.Sequential(nn.Flatten(), init_layer(nn.Linear(flat, fc)), nn.ReLU())
+        self.actor = init_layer(nn.Linear(fc, n_actions), std=0.01)
+        self.critic = init_layer(nn.Linear(fc, 1), std=1.0)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.body(x.float() / 255.0))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.features(x)
+        return self.actor(h), self.critic(h).squeeze(-1)
+
+
+def build(arch: str | dict[str, Any], n_actions: int, norm: str = "none", fc_dim: int | None = None) -> Agent:
+    spec = get_spec(arch) if isinstance(arch, str) else arch
+    if fc_dim is not None:
+        spec = {**spec, "fc": fc_dim}
+    return Agent(spec, n_actions, norm)

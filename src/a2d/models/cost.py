@@ -1,0 +1,45 @@
+"""Costs of a network: MACs from PyTorch's own FLOP counter, parameters, CPU latency."""
+
+from __future__ import annotations
+
+import time
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from a2d.models.builder import OBS_SHAPE
+
+
+def count_macs(model: nn.Module, input_shape=OBS_SHAPE) -> int:
+    """Multiply-accumulates of one forward pass at batch 1 (FlopCounterMode FLOPs / 2)."""
+    was_training = model.training
+    model.eval()
+    x = torch.zeros(1, *input_shape, dtype=torch.uint8, device=next(model.parameters()).device)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(x)
+    model.train(was_training)
+    return int(counter.get_total_flops() // 2)
+
+
+def count_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def cpu_latency_ms(model: nn.Module, batch: int = 1, repeats: int = 50, warmup: int = 10) -> float:
+    """Median batch-`batch` forward latency on the CPU, milliseconds."""
+    model = model.eval()
+    x = torch.randint(0, 255, (batch, *OBS_SHAPE), dtype=torch.uint8)
+    times = []
+    with torch.inference_mode():
+        for i in range(warmup + repeats):
+            t0 = time.perf_counter()
+            model(x)
+            if i >= warmup:
+                times.append(time.perf_counter() - t0)
+    times.sort()
+    return 1000 * times[len(times) // 2]
+
+
+def model_card(model, arch: str) -> dict:
+    return {"arch": arch, "macs": count_macs(model), "params": count_params(model)}

@@ -1,0 +1,157 @@
+"""Operator registry: every layer of every network is built from ``{"op": name, ...}``.
+
+A factory takes ``(c_in, c_out, stride, norm, **kwargs)`` and returns an ``nn.Module``. The same
+registry builds the manual nets (``conv``, ``basic``), the FBNet-style cell operators of the
+search space (``k3_e1`` ... ``k5_e6``, ``*_g2``, ``skip``) and, later, the supernet's mixed cells.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+OPS: dict[str, Callable[..., nn.Module]] = {}
+
+#: The 9 operators of the search space (DESIGN.md §3), in a fixed order.
+CELL_OPS = ("k3_e1", "k3_e1_g2", "k3_e3", "k3_e6", "k5_e1", "k5_e1_g2", "k5_e3", "k5_e6", "skip")
+
+
+def register(name: str):
+    def deco(fn):
+        if name in OPS:
+            raise ValueError(f"op {name!r} registered twice")
+        OPS[name] = fn
+        return fn
+
+    return deco
+
+
+def init_layer(layer: nn.Module, std: float = math.sqrt(2), bias: float = 0.0) -> nn.Module:
+    """CleanRL's orthogonal initialisation."""
+    nn.init.orthogonal_(layer.weight, std)
+    if layer.bias is not None:
+        nn.init.constant_(layer.bias, bias)
+    return layer
+
+
+def make_norm(norm: str, c: int) -> nn.Module:
+    if norm == "none":
+        return nn.Identity()
+    if norm == "batch":
+        return nn.BatchNorm2d(c)
+    if norm == "group":
+        # GroupNorm with up to 8 groups: no batch statistics, so rollouts and updates agree.
+        g = math.gcd(c, 8)
+        return nn.GroupNorm(g, c)
+    raise ValueError(f"unknown norm {norm!r}; valid: none, batch, group")
+
+
+def conv(c_in, c_out, k, s, groups=1, bias=None, norm="none", std=math.sqrt(2)):
+    """Conv (+ norm). Padding keeps 'same' geometry for odd kernels."""
+    use_bias = (norm == "none") if bias is None else bias
+    c = init_layer(nn.Conv2d(c_in, c_out, k, s, padding=k // 2, groups=groups, bias=use_bias), std)
+    n = make_norm(norm, c_out)
+    return c if isinstance(n, nn.Identity) else nn.Sequential(c, n)
+
+
+@register("conv")
+def _conv(c_in, c_out, stride, norm="none", k=3, padding=None, relu=True):
+    """Plain convolution + ReLU (the Nature CNN uses padding 0)."""
+    pad = k // 2 if padding is None else padding
+    layer = init_layer(nn.Conv2d(c_in, c_out, k, stride, padding=pad))
+    return nn.Sequential(layer, nn.ReLU()) if relu else layer
+
+
+class BasicBlock(nn.Module):
+    """CIFAR ResNet basic block; the residual branch ends at zero so a block starts as identity."""
+
+    def __init__(self, c_in, c_out, stride, norm="none"):
+        super().__init__()
+        self.branch = nn.Sequential(
+            conv(c_in, c_out, 3, stride, norm=norm),
+            nn.ReLU(),
+            conv(c_out, c_out, 3, 1, norm=norm, std=0.0),
+        )
+        self.shortcut = (
+            nn.Identity()
+            if stride == 1 and c_in == c_out
+            else conv(c_in, c_out, 1, stride, norm=norm, std=1.0)
+        )
+
+    def forward(self, x):
+        return torch.relu(self.branch(x) + self.shortcut(x))
+
+
+@register("basic")
+def _basic(c_in, c_out, stride, norm="none"):
+    return BasicBlock(c_in, c_out, stride, norm)
+
+
+class ChannelShuffle(nn.Module):
+    def __init__(self, groups: int):
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, x):
+        n, c, h, w = x.shape
+        return x.view(n, self.groups, c // self.groups, h, w).transpose(1, 2).reshape(n, c, h, w)
+
+
+class InvertedResidual(nn.Module):
+    """FBNet/MobileNetV2 block: 1x1 expand -> KxK depthwise (carries the stride) -> 1x1 project."""
+
+    def __init__(self, c_in, c_out, stride, k, e, g=1, norm="none"):
+        super().__init__()
+        mid = c_in * e
+        layers: list[nn.Module] = [conv(c_in, mid, 1, 1, groups=g, norm=norm), nn.ReLU()]
+        if g > 1:
+            layers.append(ChannelShuffle(g))
+        layers += [conv(mid, mid, k, stride, groups=mid, norm=norm), nn.ReLU()]
+        self.residual = stride == 1 and c_in == c_out
+        # the projection starts at zero when it is a residual branch (block = identity at init)
+        layers.append(conv(mid, c_out, 1, 1, groups=g, norm=norm, std=0.0 if self.residual else 1.0))
+        self.branch = nn.Sequential(*layers)
+
+    def forward(self, x):
+        y = self.branch(x)
+        return x + y if self.residual else y
+
+
+class Skip(nn.Module):
+    """Identity, or a 1x1 projection where the shape changes (how the search makes nets shallower)."""
+
+    def __init__(self, c_in, c_out, stride, norm="none"):
+        super().__init__()
+        self.proj = (
+            None if stride == 1 and c_in == c_out else conv(c_in, c_out, 1, stride, norm=norm, std=1.0)
+        )
+
+    def forward(self, x):
+        return x if self.proj is None else self.proj(x)
+
+
+@register("skip")
+def _skip(c_in, c_out, stride, norm="none"):
+    return Skip(c_in, c_out, stride, norm)
+
+
+_CELL_RE = re.compile(r"^k(\d)_e(\d)(?:_g(\d))?$")
+
+
+def _register_cell_op(name: str) -> None:
+    k, e, g = _CELL_RE.match(name).groups()
+
+    def factory(c_in, c_out, stride, norm="none", _k=int(k), _e=int(e), _g=int(g or 1)):
+        return InvertedResidual(c_in, c_out, stride, _k, _e, _g, norm)
+
+    factory.__doc__ = f"Inverted residual, kernel {k}, expansion {e}, groups {g or 1}."
+    register(name)(factory)
+
+
+for _name in CELL_OPS:
+    if _name != "skip":
+        _register_cell_op(_name)

@@ -1,0 +1,1 @@
+"""Figures, tables and statistics. Reads results files only: never imports rl or models."""

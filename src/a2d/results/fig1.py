@@ -1,0 +1,69 @@
+"""Figure 1: test score during training of the sweep models, one panel per figure game.
+
+Reads ``{runs}/{game}/{arch}/seed{seed}/curve.csv`` and ``model.json`` (and the random-policy
+score ``{random}/{game}.json`` when given). Never runs an agent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from a2d.results.curves import across_seeds, read_curve, read_json, run_dir  # noqa: E402
+
+
+def plot(runs: Path, games: list[str], archs: list[str], seeds: list[int], out_pdf: Path, out_png: Path,
+         random_dir: Path | None = None) -> None:
+    n = len(games)
+    cols = min(n, 4)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows), squeeze=False)
+    for ax, game in zip(axes.flat, games):
+        for arch in archs:
+            dirs = [run_dir(runs, game, arch, s) for s in seeds]
+            curves = [read_curve(d / "curve.csv") for d in dirs]
+            macs = read_json(dirs[0] / "model.json")["macs"]
+            steps, mean, lo, hi = across_seeds(curves)
+            line, = ax.plot(steps, mean, label=f"{arch} ({macs / 1e6:.1f}M MACs)")
+            ax.fill_between(steps, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
+        if random_dir is not None and (random_dir / f"{game}.json").exists():
+            ax.axhline(read_json(random_dir / f"{game}.json")["mean"], color="grey", ls="--", lw=1, label="random")
+        ax.set_title(game)
+        ax.set_xlabel("environment steps")
+        ax.set_ylabel("test score")
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=7)
+    band = "± 1 std across seeds" if len(seeds) > 1 else "± 1 std across test episodes (1 seed)"
+    fig.suptitle(f"Test score during training ({len(seeds)} seed{'s' if len(seeds) > 1 else ''}; band: {band})", fontsize=9)
+    fig.tight_layout()
+    for out in (out_pdf, out_png):
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.stem}.tmp{out.suffix}")
+        fig.savefig(tmp, dpi=150)
+        tmp.replace(out)
+    plt.close(fig)
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=Path, required=True)
+    ap.add_argument("--games", nargs="+", required=True)
+    ap.add_argument("--archs", nargs="+", required=True)
+    ap.add_argument("--seeds", nargs="+", type=int, required=True)
+    ap.add_argument("--random", type=Path, help="directory of random-policy scores")
+    ap.add_argument("--pdf", type=Path, required=True)
+    ap.add_argument("--png", type=Path, required=True)
+    a = ap.parse_args(argv)
+    plot(a.runs, a.games, a.archs, a.seeds, a.pdf, a.png, a.random)
+
+
+if __name__ == "__main__":
+    main()

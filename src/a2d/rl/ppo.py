@@ -1,0 +1,345 @@
+"""PPO on Atari, after CleanRL's ``ppo_atari.py``: one loop, read top to bottom.
+
+``train()`` is the only training loop in a2d. Manual nets, teachers and retrained searched nets
+all go through it; the architecture search plugs in through ``PPOHook`` (extra loss terms and
+per-iteration callbacks) instead of copying the loop.
+
+Outputs in ``out_dir``:
+  model.json   arch, MACs (PyTorch FLOP counter), params
+  curve.csv    step, test_mean, test_std, train_return, sps, wall_s  (one row per test evaluation)
+  agent.pt     final weights + the spec to rebuild the net
+  eval.json    final test evaluation (mean, std, episodes, scores, frame_cap, sticky, ...)
+  tb/          TensorBoard scalars (charts/*, losses/*)
+  resume/      periodic resume checkpoint (not a declared output; survives Snakemake reruns)
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import random
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from torch import nn
+
+from a2d.checkpoint import atomic_torch_save, atomic_write_json, atomic_write_text, load_torch
+from a2d.config import TrainConfig, resolve_device, to_dict
+from a2d.envs import TrainEnv, canonical
+from a2d.models import build, get_spec
+from a2d.models.cost import model_card
+from a2d.rl.evaluate import eval_seed, evaluate
+
+CURVE_FIELDS = ["step", "test_mean", "test_std", "train_return", "sps", "wall_s"]
+CHECKPOINT_FORMAT = "a2d-resume-v1"
+AGENT_FORMAT = "a2d-agent-v1"
+
+
+class PPOHook(Protocol):
+    """Extension points of the PPO loop (used by the architecture search)."""
+
+    def on_iteration_start(self, iteration: int, global_step: int) -> None: ...
+
+    def extra_losses(self, obs: torch.Tensor, logits: torch.Tensor, value: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Loss terms added to the PPO loss of a minibatch (logged under losses/<name>)."""
+        ...
+
+    def on_iteration_end(self, iteration: int, global_step: int, writer) -> None: ...
+
+
+# --------------------------------------------------------------------------------------------
+# The two pieces of PPO maths, as functions so they can be checked on hand-worked examples.
+
+
+def compute_gae(rewards, values, dones, next_value, next_done, gamma: float, gae_lambda: float):
+    """Generalised advantage estimation (T, N tensors). ``dones[t]`` = obs[t] starts an episode."""
+    T = rewards.shape[0]
+    advantages = torch.zeros_like(rewards)
+    lastgaelam = torch.zeros_like(next_value)
+    for t in reversed(range(T)):
+        if t == T - 1:
+            nextnonterminal = 1.0 - next_done
+            nextvalues = next_value
+        else:
+            nextnonterminal = 1.0 - dones[t + 1]
+            nextvalues = values[t + 1]
+        delta = rewards[t] + gamma * nextvalues * nextnonterminal - values[t]
+        lastgaelam = delta + gamma * gae_lambda * nextnonterminal * lastgaelam
+        advantages[t] = lastgaelam
+    return advantages, advantages + values
+
+
+def ppo_losses(newlogprob, oldlogprob, entropy, newvalue, oldvalue, advantages, returns,
+               clip_coef: float, clip_vloss: bool, norm_adv: bool) -> dict[str, torch.Tensor]:
+    """Clipped surrogate, (clipped) value loss, entropy, and the KL diagnostics."""
+    logratio = newlogprob - oldlogprob
+    ratio = logratio.exp()
+    with torch.no_grad():
+        old_approx_kl = (-logratio).mean()
+        approx_kl = ((ratio - 1) - logratio).mean()
+        clipfrac = ((ratio - 1.0).abs() > clip_coef).float().mean()
+    if norm_adv and advantages.numel() > 1:
+        advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+    pg_loss = torch.max(-advantages * ratio, -advantages * ratio.clamp(1 - clip_coef, 1 + clip_coef)).mean()
+    if clip_vloss:
+        v_unclipped = (newvalue - returns) ** 2
+        v_clipped = oldvalue + (newvalue - oldvalue).clamp(-clip_coef, clip_coef)
+        v_loss = 0.5 * torch.max(v_unclipped, (v_clipped - returns) ** 2).mean()
+    else:
+        v_loss = 0.5 * ((newvalue - returns) ** 2).mean()
+    return {
+        "policy_loss": pg_loss,
+        "value_loss": v_loss,
+        "entropy": entropy.mean(),
+        "old_approx_kl": old_approx_kl,
+        "approx_kl": approx_kl,
+        "clipfrac": clipfrac,
+    }
+
+
+def logprob_entropy(logits: torch.Tensor, actions: torch.Tensor):
+    logp = logits.log_softmax(-1)
+    return logp.gather(1, actions.unsqueeze(1)).squeeze(1), -(logp.exp() * logp).sum(-1)
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def set_threads(n: int) -> None:
+    import os
+
+    torch.set_num_threads(n if n > 0 else max(1, len(os.sched_getaffinity(0))))
+
+
+def write_curve(path: Path, rows: list[dict[str, Any]]) -> None:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=CURVE_FIELDS)
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: r[k] for k in CURVE_FIELDS})
+    atomic_write_text(path, buf.getvalue())
+
+
+def load_agent(path: str | Path, device: str = "cpu") -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild a trained agent from its agent.pt."""
+    ckpt = load_torch(path, "agent checkpoint")
+    if ckpt.get("format") != AGENT_FORMAT:
+        from a2d.checkpoint import CheckpointError
+
+        raise CheckpointError(f"{path}: format {ckpt.get('format')!r} is not {AGENT_FORMAT!r}")
+    agent = build(ckpt["spec"], ckpt["n_actions"], norm=ckpt["norm"]).to(device)
+    agent.load_state_dict(ckpt["state_dict"])
+    return agent, ckpt
+
+
+def _fmt_eta(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
+    m, s = divmod(int(seconds), 60)
+    h, m = divmod(m, 60)
+    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
+
+
+def train(game: str, arch: str | dict, seed: int, out_dir: str | Path, cfg: TrainConfig,
+          hooks: Sequence[PPOHook] = (), log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Train one agent with PPO; returns the final evaluation (also written to eval.json)."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    game = canonical(game)
+    p = cfg.ppo
+    spec = get_spec(arch) if isinstance(arch, str) else arch
+    arch_name = spec.get("arch", str(arch))
+
+    # ---- seeding, device, threads: once, explicitly
+    seed_everything(seed)
+    device = resolve_device(cfg.device)
+    set_threads(cfg.torch_threads)
+
+    env = TrainEnv(game, p.num_envs, cfg.env, seed)
+    agent = build(spec, env.n_actions, norm=cfg.model.norm, fc_dim=cfg.model.fc_dim).to(device)
+    card = model_card(agent, arch_name)
+    atomic_write_json(out / "model.json", card)
+    optimizer = torch.optim.Adam(agent.parameters(), lr=p.learning_rate, eps=p.adam_eps)
+
+    num_iterations = max(1, math.ceil(p.total_steps / p.batch_size))  # at least total_steps
+    global_step, iteration, curve, recent = 0, 0, [], []
+    next_eval, eval_index, next_ckpt = 0, 0, cfg.checkpoint_interval
+    train_time = 0.0  # seconds spent outside evaluations (for SPS)
+
+    # ---- resume from the last checkpoint, if any
+    resume_path = out / "resume" / "ckpt.pt"
+    if resume_path.exists():
+        st = load_torch(resume_path, "resume checkpoint")
+        if st.get("format") != CHECKPOINT_FORMAT or st["spec"] != spec or st["game"] != game:
+            raise RuntimeError(f"{resume_path} belongs to another run; remove it to start afresh")
+        agent.load_state_dict(st["model"])
+        optimizer.load_state_dict(st["optimizer"])
+        global_step, iteration, curve = st["global_step"], st["iteration"], st["curve"]
+        next_eval, eval_index, next_ckpt, train_time = st["next_eval"], st["eval_index"], st["next_ckpt"], st["train_time"]
+        torch.set_rng_state(st["torch_rng"])
+        np.random.set_state(st["numpy_rng"])
+        random.setstate(st["python_rng"])
+        env.seed = seed + 1000 * iteration  # fresh episodes after a resume (env state is not saved)
+        log(f"resumed from {resume_path} at step {global_step}")
+
+    writer = SummaryWriter(str(out / "tb"))
+    writer.add_text("config", f"```\n{to_dict(cfg)}\n```")
+    log(f"{game} {arch_name} seed {seed}: {card['macs'] / 1e6:.2f} M MACs, {card['params'] / 1e6:.2f} M params, "
+        f"{num_iterations} iterations x {p.batch_size} steps, device {device}")
+
+    # ---- rollout storage (frames stay uint8: 4x smaller than float and cheap to copy)
+    obs = torch.zeros((p.num_steps, p.num_envs, *env.env.single_observation_space.shape), dtype=torch.uint8, device=device)
+    actions = torch.zeros((p.num_steps, p.num_envs), dtype=torch.long, device=device)
+    logprobs = torch.zeros((p.num_steps, p.num_envs), device=device)
+    rewards = torch.zeros((p.num_steps, p.num_envs), device=device)
+    dones = torch.zeros((p.num_steps, p.num_envs), device=device)
+    values = torch.zeros((p.num_steps, p.num_envs), device=device)
+
+    next_obs = torch.from_numpy(env.reset()).to(device)
+    next_done = torch.zeros(p.num_envs, device=device)
+
+    def test_eval(episodes: int, tag: int) -> dict[str, Any]:
+        return evaluate(agent, game, episodes, cfg.eval, cfg.env, eval_seed(seed, tag), device)
+
+    def add_curve_row(step: int, res: dict[str, Any], sps: float) -> None:
+        train_ret = float(np.mean(recent)) if recent else float("nan")
+        recent.clear()
+        curve.append({"step": step, "test_mean": res["mean"], "test_std": res["std"], "train_return": train_ret,
+                      "sps": sps, "wall_s": train_time})
+        write_curve(out / "curve.csv", curve)
+        writer.add_scalar("charts/test_mean", res["mean"], step)
+        writer.add_scalar("charts/test_std", res["std"], step)
+
+    t_last, step_last = time.perf_counter(), global_step
+    while iteration < num_iterations:
+        # ---- periodic test evaluation (step 0 included); its time is not training time
+        if global_step >= next_eval:
+            t_eval = time.perf_counter()
+            train_time += t_eval - t_last
+            sps = (global_step - step_last) / max(t_eval - t_last, 1e-9) if global_step > step_last else float("nan")
+            res = test_eval(cfg.eval.curve_episodes, eval_index)
+            add_curve_row(global_step, res, sps)
+            eval_index += 1
+            next_eval += cfg.eval.interval
+            t_last, step_last = time.perf_counter(), global_step
+            log(f"step {global_step:>9d}  test {res['mean']:8.2f} ± {res['std']:.2f} ({res['episodes']} ep, "
+                f"{t_last - t_eval:.1f}s)")
+
+        for h in hooks:
+            h.on_iteration_start(iteration, global_step)
+        if p.anneal_lr:
+            optimizer.param_groups[0]["lr"] = (1.0 - iteration / num_iterations) * p.learning_rate
+
+        # ---- rollout
+        agent.eval()
+        with torch.inference_mode():
+            for step in range(p.num_steps):
+                global_step += p.num_envs
+                obs[step] = next_obs
+                dones[step] = next_done
+                logits, value = agent(next_obs)
+                action = torch.multinomial(torch.softmax(logits, -1), 1).squeeze(1)
+                logprob, _ = logprob_entropy(logits, action)
+                values[step] = value
+                actions[step] = action
+                logprobs[step] = logprob
+                o, r, d, finished = env.step(action.cpu().numpy())
+                rewards[step] = torch.from_numpy(r).to(device)
+                next_obs = torch.from_numpy(o).to(device)
+                next_done = torch.from_numpy(d.astype(np.float32)).to(device)
+                for ret, length in finished:
+                    recent.append(ret)
+                    writer.add_scalar("charts/episodic_return", ret, global_step)
+                    writer.add_scalar("charts/episodic_length", length, global_step)
+            _, next_value = agent(next_obs)
+            advantages, returns = compute_gae(rewards, values, dones, next_value, next_done, p.gamma, p.gae_lambda)
+        agent.train()
+
+        # ---- update
+        b_obs = obs.reshape((-1, *obs.shape[2:]))
+        b_actions, b_logprobs = actions.reshape(-1), logprobs.reshape(-1)
+        b_adv, b_returns, b_values = advantages.reshape(-1), returns.reshape(-1), values.reshape(-1)
+        for _epoch in range(p.update_epochs):
+            perm = torch.randperm(p.batch_size, device=device)
+            for start in range(0, p.batch_size, p.minibatch_size):
+                mb = perm[start:start + p.minibatch_size]
+                logits, newvalue = agent(b_obs[mb])
+                newlogprob, entropy = logprob_entropy(logits, b_actions[mb])
+                terms = ppo_losses(newlogprob, b_logprobs[mb], entropy, newvalue, b_values[mb], b_adv[mb],
+                                   b_returns[mb], p.clip_coef, p.clip_vloss, p.norm_adv)
+                loss = terms["policy_loss"] - p.ent_coef * terms["entropy"] + p.vf_coef * terms["value_loss"]
+                for h in hooks:
+                    for name, term in h.extra_losses(b_obs[mb], logits, newvalue).items():
+                        terms[name] = term
+                        loss = loss + term
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                nn.utils.clip_grad_norm_(agent.parameters(), p.max_grad_norm)
+                optimizer.step()
+            if p.target_kl is not None and terms["approx_kl"] > p.target_kl:
+                break
+        stats = {k: float(v.detach()) for k, v in terms.items()}
+        iteration += 1
+
+        # ---- logging
+        var_y = b_returns.var()
+        explained_var = float("nan") if var_y == 0 else float(1 - (b_returns - b_values).var() / var_y)
+        writer.add_scalar("charts/learning_rate", optimizer.param_groups[0]["lr"], global_step)
+        for k, v in stats.items():
+            writer.add_scalar(f"losses/{k}", v, global_step)
+        writer.add_scalar("losses/explained_variance", explained_var, global_step)
+        now = time.perf_counter()
+        sps_now = (global_step - step_last) / max(now - t_last, 1e-9)
+        writer.add_scalar("charts/SPS", sps_now, global_step)
+        for h in hooks:
+            h.on_iteration_end(iteration, global_step, writer)
+        if iteration % 10 == 0 or iteration == num_iterations:
+            remaining = (num_iterations - iteration) * p.batch_size / max(sps_now, 1e-9)
+            last = curve[-1]["test_mean"] if curve else float("nan")
+            log(f"step {global_step:>9d}/{num_iterations * p.batch_size}  {sps_now:6.0f} SPS  last test {last:.2f}  "
+                f"ETA {_fmt_eta(remaining)}")
+
+        # ---- resume checkpoint
+        if global_step >= next_ckpt and iteration < num_iterations:
+            next_ckpt += cfg.checkpoint_interval
+            atomic_torch_save(resume_path, {
+                "format": CHECKPOINT_FORMAT, "spec": spec, "game": game,
+                "model": agent.state_dict(), "optimizer": optimizer.state_dict(),
+                "global_step": global_step, "iteration": iteration, "curve": curve,
+                "next_eval": next_eval, "eval_index": eval_index, "next_ckpt": next_ckpt,
+                "train_time": train_time + (time.perf_counter() - t_last),
+                "torch_rng": torch.get_rng_state(), "numpy_rng": np.random.get_state(),
+                "python_rng": random.getstate(),
+            })
+
+    # ---- final evaluation: the last curve point and eval.json
+    t_end = time.perf_counter()
+    train_time += t_end - t_last
+    sps = (global_step - step_last) / max(t_end - t_last, 1e-9)
+    env.close()
+    final = test_eval(cfg.eval.episodes, 10**6)  # a tag no periodic evaluation uses
+    add_curve_row(global_step, final, sps)
+    atomic_torch_save(out / "agent.pt", {
+        "format": AGENT_FORMAT, "spec": spec, "n_actions": env.n_actions, "norm": cfg.model.norm,
+        "game": game, "seed": seed, "steps": global_step, "state_dict": agent.state_dict(),
+    })
+    result = {"game": game, "arch": arch_name, "seed": seed, "steps": global_step, **final,
+              "macs": card["macs"], "params": card["params"], "train_wall_s": round(train_time, 2)}
+    atomic_write_json(out / "eval.json", result)
+    writer.close()
+    log(f"final test {final['mean']:.2f} ± {final['std']:.2f} over {final['episodes']} episodes; "
+        f"{global_step} steps in {train_time:.0f}s")
+    return result

@@ -1,0 +1,65 @@
+# Helpers shared by every stage: config validation, names, paths, targets.
+import json
+import shlex
+
+from snakemake.utils import validate
+
+from a2d import A2DError
+from a2d.config import validate as a2d_validate
+from a2d.envs import canonical
+from a2d.models import get_spec
+
+# One-line errors naming the bad key/value and the valid choices (same schema, jsonschema both),
+# then Snakemake's own schema validation.
+try:
+    a2d_validate(config)
+    validate(config, "../schemas/config.schema.yaml")
+    GAMES = [canonical(g) for g in config["games"]]
+    FIGURE_GAMES = [canonical(g) for g in config["figure_games"]]
+    for _arch in config["sweep"]["archs"] + [config["teacher"]["arch"]]:
+        get_spec(_arch)
+except A2DError as e:
+    raise WorkflowError(f"a2d config error: {e}")
+
+RESULTS = config["results"].rstrip("/")
+SEEDS = config["seeds"]
+SWEEP_ARCHS = config["sweep"]["archs"]
+TEACHER_ARCH = config["teacher"]["arch"]
+TEACHER_SEED = config["teacher"]["seed"]
+RES = config.get("resources", {})
+TRAIN_THREADS = RES.get("train_threads", 2)
+TRAIN_MEM_MB = RES.get("train_mem_mb", 6000)
+GPU = RES.get("gpu", 0)
+
+# What a training job needs of the config, handed to `a2d train` as one JSON argument.
+_TRAIN_KEYS = ("device", "ppo", "env", "eval", "model", "checkpoint")
+TRAIN_CFG = shlex.quote(json.dumps({k: config[k] for k in _TRAIN_KEYS if k in config}))
+
+
+wildcard_constraints:
+    game="[A-Za-z0-9]+",
+    arch="[A-Za-z0-9_]+",
+    seed="[0-9]+",
+
+
+def run_dir(game, arch, seed):
+    return f"{RESULTS}/runs/{game}/{arch}/seed{seed}"
+
+
+def sweep_runs(name):
+    """Files `name` of every size-sweep run (figure games x sweep archs x seeds)."""
+    return [
+        f"{run_dir(g, a, s)}/{name}"
+        for g in FIGURE_GAMES
+        for a in SWEEP_ARCHS
+        for s in SEEDS
+    ]
+
+
+def all_targets():
+    return [
+        f"{RESULTS}/figures/fig1.pdf",
+        f"{RESULTS}/figures/fig1.png",
+        *[f"{RESULTS}/teachers/{g}.json" for g in GAMES],
+        *[f"{RESULTS}/random/{g}.json" for g in sorted(set(GAMES) | set(FIGURE_GAMES))],
+    ]
