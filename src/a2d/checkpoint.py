@@ -28,6 +28,9 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes 0600 files; results are ordinary files
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -60,7 +63,9 @@ def load_torch(path: str | Path, what: str = "checkpoint") -> dict[str, Any]:
     except FileNotFoundError:
         raise CheckpointError(f"{what} not found: {path}") from None
     except Exception as e:  # torn, truncated or not a torch file
-        raise CheckpointError(f"unreadable {what} {path}: {type(e).__name__}: {str(e).splitlines()[0][:120]}") from None
+        raise CheckpointError(
+            f"unreadable {what} {path}: {type(e).__name__}: {str(e).splitlines()[0][:120]}"
+        ) from None
     if not isinstance(obj, dict) or "format" not in obj:
         raise CheckpointError(f"{path} is not an a2d {what} (no 'format' key)")
     return obj

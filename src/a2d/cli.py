@@ -1,4 +1,4 @@
-"""Command line: ``a2d train | evaluate | random | teacher | info | games``.
+"""Command line: ``a2d train | search | derive | evaluate | random | teacher | info | games``.
 
 Every option of a run is settable from YAML (``--config``, repeatable, merged in order as
 Snakemake merges config.yaml and a preset), from ``--set section.key=value`` and, for the common
@@ -41,6 +41,7 @@ def _load_cfg(args) -> dict[str, Any]:
     flags = {
         ("ppo", "total_steps"): getattr(args, "steps", None),
         ("ppo", "num_envs"): getattr(args, "num_envs", None),
+        ("search", "steps"): getattr(args, "search_steps", None),
         ("device",): getattr(args, "device", None),
     }
     for path, val in flags.items():
@@ -62,8 +63,52 @@ def cmd_train(args) -> None:
     tc = config.train_config(cfg)
     game = canonical(args.game)  # refuse unknown games before any work
     spec = get_spec(args.arch)
+    device = config.resolve_device(tc.device)
+    hooks = []
+    if args.teacher and (tc.distill.actor > 0 or tc.distill.critic > 0):
+        from a2d.search.distill import DistillHook
+        from a2d.search.run import load_teacher
+
+        hooks.append(
+            DistillHook(
+                load_teacher(args.teacher, game, device), tc.distill.actor, tc.distill.critic
+            )
+        )
+    train(game, spec, args.seed, args.out, tc, hooks=hooks, log=lambda s: print(s, flush=True))
+
+
+def cmd_search(args) -> None:
+    from a2d import config
+    from a2d.envs import canonical
+    from a2d.search.run import run_search, teacher_agent_path
+
+    cfg = _load_cfg(args)
+    tc = config.train_config(cfg)
+    game = canonical(args.game)
+    m = config.method(cfg, args.method)
     config.resolve_device(tc.device)
-    train(game, spec, args.seed, args.out, tc, log=lambda s: print(s, flush=True))
+    if args.teacher:
+        teacher_agent_path(args.teacher)  # refuse a missing teacher before any work
+    run_search(
+        game,
+        args.method,
+        m,
+        args.teacher,
+        args.seed,
+        args.out,
+        tc,
+        log=lambda s: print(s, flush=True),
+    )
+
+
+def cmd_derive(args) -> None:
+    from pathlib import Path
+
+    from a2d.search.run import derive
+
+    src = Path(args.search)
+    arch = derive(src / "supernet.pt" if src.is_dir() else src, args.out, args.name)
+    print(json.dumps({k: arch[k] for k in ("arch", "ops", "macs", "params")}))
 
 
 def cmd_evaluate(args) -> None:
@@ -74,8 +119,15 @@ def cmd_evaluate(args) -> None:
     tc = config.train_config(_load_cfg(args))
     device = config.resolve_device(tc.device)
     agent, ckpt = load_agent(args.agent, device)
-    res = evaluate(agent, ckpt["game"], args.episodes or tc.eval.episodes, tc.eval, tc.env,
-                   eval_seed(args.seed, 2**20), device)
+    res = evaluate(
+        agent,
+        ckpt["game"],
+        args.episodes or tc.eval.episodes,
+        tc.eval,
+        tc.env,
+        eval_seed(args.seed, 2**20),
+        device,
+    )
     res = {"game": ckpt["game"], "arch": ckpt["spec"].get("arch"), **res}
     text = json.dumps(res, indent=2)
     if args.out:
@@ -93,10 +145,16 @@ def cmd_random(args) -> None:
 
     tc = config.train_config(_load_cfg(args))
     game = canonical(args.game)
-    res = {"game": game, **evaluate_random(game, args.episodes or tc.eval.episodes, tc.eval, tc.env,
-                                           eval_seed(args.seed, 2**21))}
+    res = {
+        "game": game,
+        **evaluate_random(
+            game, args.episodes or tc.eval.episodes, tc.eval, tc.env, eval_seed(args.seed, 2**21)
+        ),
+    }
     atomic_write_json(args.out, res)
-    print(f"{game} random policy: {res['mean']:.2f} ± {res['std']:.2f} over {res['episodes']} episodes")
+    print(
+        f"{game} random policy: {res['mean']:.2f} ± {res['std']:.2f} over {res['episodes']} episodes"
+    )
 
 
 def cmd_teacher(args) -> None:
@@ -112,9 +170,19 @@ def cmd_teacher(args) -> None:
         raise CheckpointError(f"{run} is not a finished run (eval.json unreadable: {e})") from None
     if not (run / "agent.pt").exists():
         raise CheckpointError(f"{run} has no agent.pt")
-    atomic_write_json(args.out, {"game": ev["game"], "arch": ev["arch"], "seed": ev["seed"],
-                                 "run": str(run), "agent": str(run / "agent.pt"),
-                                 "test_mean": ev["mean"], "test_std": ev["std"], "macs": ev["macs"]})
+    atomic_write_json(
+        args.out,
+        {
+            "game": ev["game"],
+            "arch": ev["arch"],
+            "seed": ev["seed"],
+            "run": str(run),
+            "agent": str(run / "agent.pt"),
+            "test_mean": ev["mean"],
+            "test_std": ev["std"],
+            "macs": ev["macs"],
+        },
+    )
 
 
 def cmd_info(args) -> None:
@@ -140,9 +208,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="cmd", required=True)
 
     def cfg_opts(p):
-        p.add_argument("--config", action="append", metavar="YAML",
-                       help="config file(s), merged in order (e.g. config.yaml presets/quick.yaml)")
-        p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override, e.g. ppo.num_envs=16")
+        p.add_argument(
+            "--config",
+            action="append",
+            metavar="YAML",
+            help="config file(s), merged in order (e.g. config.yaml presets/quick.yaml)",
+        )
+        p.add_argument(
+            "--set", action="append", metavar="KEY=VALUE", help="override, e.g. ppo.num_envs=16"
+        )
         p.add_argument("--config-json", help=argparse.SUPPRESS)  # what the Snakemake rules pass
         p.add_argument("--device", choices=["auto", "cpu", "cuda"])
 
@@ -153,8 +227,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, help="environment steps (ppo.total_steps)")
     p.add_argument("--num-envs", type=int, help="parallel envs (ppo.num_envs)")
     p.add_argument("--out", required=True, help="run directory")
+    p.add_argument(
+        "--teacher",
+        help="distil from this teacher (run dir, agent.pt or teachers/<game>.json) "
+        "with the config's distill.actor / distill.critic",
+    )
     cfg_opts(p)
     p.set_defaults(fn=cmd_train)
+
+    p = sub.add_parser("search", help="architecture search on one game (PPO on the supernet)")
+    p.add_argument("--game", required=True)
+    p.add_argument(
+        "--method", required=True, help="a method of the config's registry, e.g. a2d_one_level"
+    )
+    p.add_argument("--teacher", help="teacher run dir, its agent.pt, or teachers/<game>.json")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument(
+        "--steps", type=int, dest="search_steps", help="environment steps (search.steps)"
+    )
+    p.add_argument("--num-envs", type=int, help="parallel envs (ppo.num_envs)")
+    p.add_argument("--out", required=True, help="search directory")
+    cfg_opts(p)
+    p.set_defaults(fn=cmd_search)
+
+    p = sub.add_parser("derive", help="argmax of a search's alpha -> arch.json")
+    p.add_argument("--search", required=True, help="search directory or its supernet.pt")
+    p.add_argument("--out", required=True, help="arch.json to write")
+    p.add_argument("--name", help="architecture name recorded in arch.json")
+    p.set_defaults(fn=cmd_derive)
 
     p = sub.add_parser("evaluate", help="test-evaluate a trained agent.pt")
     p.add_argument("--agent", required=True)

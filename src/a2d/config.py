@@ -118,6 +118,60 @@ class ModelConfig:
 
 
 @dataclass
+class MethodConfig:
+    """One search method of the registry (DESIGN.md §2 table)."""
+
+    actor: float = 1.0
+    """lambda_a: weight of KL(pi_teacher || pi_student) (0 = no actor distillation)."""
+    critic: float = 0.5
+    """lambda_c: weight of (V_student - V_teacher)^2 (0 = no critic distillation)."""
+    optimisation: str = "one_level"
+    """one_level: weights and alpha step on every minibatch from one backward pass;
+    bi_level: minibatches alternate between a weights step and an alpha step (first order)."""
+
+
+DEFAULT_METHODS = {
+    "vanilla_dnas": MethodConfig(0.0, 0.0, "one_level"),
+    "a2d_one_level": MethodConfig(1.0, 0.5, "one_level"),
+    "a2d_bi_level": MethodConfig(1.0, 0.5, "bi_level"),
+    "a2d_actor_only": MethodConfig(1.0, 0.0, "one_level"),
+    "a2d_critic_only": MethodConfig(0.0, 0.5, "one_level"),
+}
+
+
+@dataclass
+class SearchConfig:
+    steps: int = 10_000_000
+    """Environment steps of one search (PPO on the supernet)."""
+    mode: str = "hard"
+    """hard: straight-through Gumbel, only the sampled op runs; soft: weighted sum of all ops."""
+    tau_start: float = 5.0
+    """Gumbel-softmax temperature at the end of the warm-up."""
+    tau_end: float = 0.5
+    """Temperature at the end of the search (annealed exponentially)."""
+    warmup: float = 0.2
+    """Fraction of the search that trains weights only, ops sampled uniformly."""
+    alpha_lr: float = 3e-4
+    """Adam learning rate of alpha."""
+    alpha_betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
+    """Adam betas of alpha."""
+    lambda_f: float = 0.1
+    """Weight of the cost term lambda_f * E_alpha[MACs] / MACs_ref."""
+    macs_ref_arch: str = "vanilla"
+    """MACs_ref = the MACs of this architecture."""
+    macs_band: list[float] | None = None
+    """Optional [low, high] MACs of the derived net: lambda_f doubles above it, halves below."""
+
+
+@dataclass
+class DistillConfig:
+    actor: float = 1.0
+    """lambda_a of retraining a searched net with its teacher (0 = off)."""
+    critic: float = 0.5
+    """lambda_c of retraining a searched net with its teacher (0 = off)."""
+
+
+@dataclass
 class TrainConfig:
     """Everything one training run needs (what `a2d train` and the `train` rule consume)."""
 
@@ -125,6 +179,8 @@ class TrainConfig:
     env: EnvConfig = field(default_factory=EnvConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
     checkpoint_interval: int = 500_000
     """Environment steps between resume checkpoints."""
     device: str = "auto"
@@ -133,7 +189,17 @@ class TrainConfig:
     """Intra-op CPU threads (0 = one per core)."""
 
 
-_SECTIONS = {"ppo": PPOConfig, "env": EnvConfig, "eval": EvalConfig, "model": ModelConfig}
+_SECTIONS = {
+    "ppo": PPOConfig,
+    "env": EnvConfig,
+    "eval": EvalConfig,
+    "model": ModelConfig,
+    "search": SearchConfig,
+    "distill": DistillConfig,
+}
+
+
+_WORKFLOW_ONLY = {"search": ("methods", "fig2_methods", "ablation_methods", "main_method")}
 
 
 def schema() -> dict[str, Any]:
@@ -187,7 +253,9 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
     except yaml.YAMLError as e:
-        raise ConfigError(f"config file {path} is not valid YAML: {str(e).splitlines()[0]}") from None
+        raise ConfigError(
+            f"config file {path} is not valid YAML: {str(e).splitlines()[0]}"
+        ) from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a mapping, got {type(data).__name__}")
     return data
@@ -208,7 +276,10 @@ def train_config(cfg: dict[str, Any]) -> TrainConfig:
     """Build the typed TrainConfig from a validated config dict (missing keys: defaults)."""
     kwargs: dict[str, Any] = {}
     for name, cls in _SECTIONS.items():
-        kwargs[name] = cls(**cfg.get(name, {}))
+        section = dict(cfg.get(name, {}))
+        for key in _WORKFLOW_ONLY.get(name, ()):  # read by the workflow, not by one run
+            section.pop(key, None)
+        kwargs[name] = cls(**section)
     tc = TrainConfig(**kwargs)
     if "checkpoint" in cfg and "interval" in cfg["checkpoint"]:
         tc.checkpoint_interval = cfg["checkpoint"]["interval"]
@@ -227,8 +298,28 @@ def check_train_config(tc: TrainConfig) -> None:
             f"ppo.num_envs*ppo.num_steps ({p.batch_size}) must be divisible by "
             f"ppo.num_minibatches ({p.num_minibatches})"
         )
+    if tc.search.mode not in ("hard", "soft"):
+        raise ConfigError(f"search.mode must be hard or soft; got {tc.search.mode!r}")
+    band = tc.search.macs_band
+    if band is not None and not (len(band) == 2 and 0 < band[0] < band[1]):
+        raise ConfigError(f"search.macs_band must be [low, high] with 0 < low < high; got {band}")
     if tc.model.norm not in ("none", "batch", "group"):
         raise ConfigError(f"model.norm must be one of none, batch, group; got {tc.model.norm!r}")
+
+
+def methods(cfg: dict[str, Any]) -> dict[str, MethodConfig]:
+    """The search-method registry: the defaults of DESIGN.md §2, overlaid by ``methods:``."""
+    out = {k: dataclasses.replace(v) for k, v in DEFAULT_METHODS.items()}
+    for name, m in (cfg.get("methods") or {}).items():
+        out[name] = MethodConfig(**{**dataclasses.asdict(out.get(name, MethodConfig())), **m})
+    return out
+
+
+def method(cfg: dict[str, Any], name: str) -> MethodConfig:
+    reg = methods(cfg)
+    if name not in reg:
+        raise ConfigError(f"unknown search method {name!r}; valid: {', '.join(reg)}")
+    return reg[name]
 
 
 def to_dict(tc: TrainConfig) -> dict[str, Any]:
@@ -243,7 +334,9 @@ def resolve_device(name: str) -> str:
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device: cuda was asked for but no CUDA GPU is available; valid: auto, cpu")
+        raise ConfigError(
+            "device: cuda was asked for but no CUDA GPU is available; valid: auto, cpu"
+        )
     if name not in ("cpu", "cuda"):
         raise ConfigError(f"unknown device {name!r}; valid: auto, cpu, cuda")
     return name

@@ -55,7 +55,9 @@ def rom_id(game: str) -> str:
     try:
         return _games()[_norm(name)]
     except KeyError:
-        raise GameError(f"unknown game {game!r}; valid ALE games: {', '.join(valid_games())}") from None
+        raise GameError(
+            f"unknown game {game!r}; valid ALE games: {', '.join(valid_games())}"
+        ) from None
 
 
 def canonical(game: str) -> str:
@@ -144,7 +146,9 @@ class TrainEnv:
         game_over, life_lost = self._tracker.update(term, trunc, info)
         self._pending_fire = life_lost
         done = term | trunc
-        finished = [(float(self._returns[i]), int(self._lengths[i])) for i in np.flatnonzero(game_over)]
+        finished = [
+            (float(self._returns[i]), int(self._lengths[i])) for i in np.flatnonzero(game_over)
+        ]
         self._returns[game_over] = 0
         self._lengths[game_over] = 0
         reward = np.sign(raw) if self.cfg.reward_clipping else raw
@@ -164,8 +168,18 @@ class EvalProtocol:
     noop_max: int
 
 
-def run_test_episodes(policy, game: str, episodes: int, num_envs: int, frame_cap: int, sticky: float,
-                      noop_max: int, frameskip: int, fire_on_life_loss: bool, seed: int) -> list[float]:
+def run_test_episodes(
+    policy,
+    game: str,
+    episodes: int,
+    num_envs: int,
+    frame_cap: int,
+    sticky: float,
+    noop_max: int,
+    frameskip: int,
+    fire_on_life_loss: bool,
+    seed: int,
+) -> list[float]:
     """Play ``episodes`` full games with ``policy(obs_uint8_batch) -> actions``; return raw scores.
 
     Each env plays a fixed quota of episodes (so short episodes are not over-represented); an env

@@ -43,3 +43,39 @@ def cpu_latency_ms(model: nn.Module, batch: int = 1, repeats: int = 50, warmup: 
 
 def model_card(model, arch: str) -> dict:
     return {"arch": arch, "macs": count_macs(model), "params": count_params(model)}
+
+
+def cell_macs_table(
+    spec: dict, n_actions: int = 4, norm: str = "none"
+) -> tuple[list[list[int]], int, list[str]]:
+    """Per-cell MACs of every candidate op of a supernet spec, measured once with the FLOP counter.
+
+    Returns ``(table, fixed, choices)``: ``table[i][j]`` = MACs of op ``choices[j]`` in cell ``i``
+    at that cell's input shape; ``fixed`` = MACs of everything outside the cells (stem, head conv,
+    FC, heads). A derived net's MACs = fixed + sum_i table[i][op_i].
+    """
+    from a2d.models.builder import build
+    from a2d.models.ops import MixedOp
+
+    net = build(spec, n_actions, norm=norm).eval()
+    cells = [m for m in net.modules() if isinstance(m, MixedOp)]
+    shapes: list[tuple[int, ...]] = []
+    handles = [
+        c.register_forward_pre_hook(lambda m, args: shapes.append(tuple(args[0].shape[1:])))
+        for c in cells
+    ]
+    with torch.no_grad():
+        net(torch.zeros(1, *OBS_SHAPE, dtype=torch.uint8))
+    for h in handles:
+        h.remove()
+    table = []
+    for cell, shape in zip(cells, shapes):
+        row = []
+        for op in cell.candidates:
+            with torch.no_grad(), FlopCounterMode(display=False) as counter:
+                op(torch.zeros(1, *shape))
+            row.append(int(counter.get_total_flops() // 2))
+        table.append(row)
+    total_uniform = count_macs(net)  # uniform mixture runs every op once per cell
+    fixed = total_uniform - sum(sum(r) for r in table)
+    return table, fixed, list(cells[0].choices)

@@ -30,7 +30,10 @@ def register(name: str):
     return deco
 
 
-def init_layer(layer: nn.Module, std: float = math.sqrt(2), bias: float = 0.0) -> nn.Module:
+SQRT2 = math.sqrt(2)
+
+
+def init_layer(layer: nn.Module, std: float = SQRT2, bias: float = 0.0) -> nn.Module:
     """CleanRL's orthogonal initialisation."""
     nn.init.orthogonal_(layer.weight, std)
     if layer.bias is not None:
@@ -50,7 +53,7 @@ def make_norm(norm: str, c: int) -> nn.Module:
     raise ValueError(f"unknown norm {norm!r}; valid: none, batch, group")
 
 
-def conv(c_in, c_out, k, s, groups=1, bias=None, norm="none", std=math.sqrt(2)):
+def conv(c_in, c_out, k, s, groups=1, bias=None, norm="none", std=SQRT2):
     """Conv (+ norm). Padding keeps 'same' geometry for odd kernels."""
     use_bias = (norm == "none") if bias is None else bias
     c = init_layer(nn.Conv2d(c_in, c_out, k, s, padding=k // 2, groups=groups, bias=use_bias), std)
@@ -113,7 +116,9 @@ class InvertedResidual(nn.Module):
         layers += [conv(mid, mid, k, stride, groups=mid, norm=norm), nn.ReLU()]
         self.residual = stride == 1 and c_in == c_out
         # the projection starts at zero when it is a residual branch (block = identity at init)
-        layers.append(conv(mid, c_out, 1, 1, groups=g, norm=norm, std=0.0 if self.residual else 1.0))
+        layers.append(
+            conv(mid, c_out, 1, 1, groups=g, norm=norm, std=0.0 if self.residual else 1.0)
+        )
         self.branch = nn.Sequential(*layers)
 
     def forward(self, x):
@@ -127,7 +132,9 @@ class Skip(nn.Module):
     def __init__(self, c_in, c_out, stride, norm="none"):
         super().__init__()
         self.proj = (
-            None if stride == 1 and c_in == c_out else conv(c_in, c_out, 1, stride, norm=norm, std=1.0)
+            None
+            if stride == 1 and c_in == c_out
+            else conv(c_in, c_out, 1, stride, norm=norm, std=1.0)
         )
 
     def forward(self, x):
@@ -155,3 +162,39 @@ def _register_cell_op(name: str) -> None:
 for _name in CELL_OPS:
     if _name != "skip":
         _register_cell_op(_name)
+
+
+class MixedOp(nn.Module):
+    """A searchable cell: all candidate ops, combined as the attached controller says.
+
+    The controller (the search's architecture state, see ``a2d.search.controller``) returns,
+    per forward pass, either ``("hard", index, weight)`` — only op ``index`` runs and its output
+    is scaled by ``weight`` (1 in value, straight-through gradient to alpha; None: no scaling) — or
+    ``("soft", weights)`` — the weighted sum of every op (FBNet). Models know nothing of RL or
+    of how the controller decides. With no controller attached it is the uniform mixture.
+    """
+
+    def __init__(self, c_in, c_out, stride, norm="none", choices=CELL_OPS):
+        super().__init__()
+        self.choices = tuple(choices)
+        self.candidates = nn.ModuleList(
+            OPS[name](c_in, c_out, stride, norm=norm) for name in self.choices
+        )
+        self.controller = None
+        self.cell = -1
+
+    def forward(self, x):
+        if self.controller is None:  # no search attached: the uniform mixture of every op
+            return sum(op(x) for op in self.candidates) / len(self.candidates)
+        how = self.controller.cell_weights(self.cell)
+        if how[0] == "hard":
+            _, index, weight = how
+            y = self.candidates[index](x)
+            return y if weight is None else y * weight
+        weights = how[1]
+        return sum(w * op(x) for w, op in zip(weights, self.candidates))
+
+
+@register("mixed")
+def _mixed(c_in, c_out, stride, norm="none", choices=CELL_OPS):
+    return MixedOp(c_in, c_out, stride, norm, choices)

@@ -15,7 +15,10 @@ def read_curve(path: str | Path) -> dict[str, np.ndarray]:
         rows = list(csv.DictReader(f))
     if not rows:
         raise ValueError(f"{path}: empty curve")
-    return {k: np.array([float(r[k]) if r[k] not in ("", "nan") else math.nan for r in rows]) for k in rows[0]}
+    return {
+        k: np.array([float(r[k]) if r[k] not in ("", "nan") else math.nan for r in rows])
+        for k in rows[0]
+    }
 
 
 def read_json(path: str | Path) -> dict:

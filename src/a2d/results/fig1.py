@@ -18,8 +18,15 @@ import matplotlib.pyplot as plt  # noqa: E402
 from a2d.results.curves import across_seeds, read_curve, read_json, run_dir  # noqa: E402
 
 
-def plot(runs: Path, games: list[str], archs: list[str], seeds: list[int], out_pdf: Path, out_png: Path,
-         random_dir: Path | None = None) -> None:
+def plot(
+    runs: Path,
+    games: list[str],
+    archs: list[str],
+    seeds: list[int],
+    out_pdf: Path,
+    out_png: Path,
+    random_dir: Path | None = None,
+) -> None:
     n = len(games)
     cols = min(n, 4)
     rows = math.ceil(n / cols)
@@ -30,10 +37,16 @@ def plot(runs: Path, games: list[str], archs: list[str], seeds: list[int], out_p
             curves = [read_curve(d / "curve.csv") for d in dirs]
             macs = read_json(dirs[0] / "model.json")["macs"]
             steps, mean, lo, hi = across_seeds(curves)
-            line, = ax.plot(steps, mean, label=f"{arch} ({macs / 1e6:.1f}M MACs)")
+            (line,) = ax.plot(steps, mean, label=f"{arch} ({macs / 1e6:.1f}M MACs)")
             ax.fill_between(steps, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
         if random_dir is not None and (random_dir / f"{game}.json").exists():
-            ax.axhline(read_json(random_dir / f"{game}.json")["mean"], color="grey", ls="--", lw=1, label="random")
+            ax.axhline(
+                read_json(random_dir / f"{game}.json")["mean"],
+                color="grey",
+                ls="--",
+                lw=1,
+                label="random",
+            )
         ax.set_title(game)
         ax.set_xlabel("environment steps")
         ax.set_ylabel("test score")
@@ -42,7 +55,10 @@ def plot(runs: Path, games: list[str], archs: list[str], seeds: list[int], out_p
         ax.axis("off")
     axes.flat[0].legend(fontsize=7)
     band = "± 1 std across seeds" if len(seeds) > 1 else "± 1 std across test episodes (1 seed)"
-    fig.suptitle(f"Test score during training ({len(seeds)} seed{'s' if len(seeds) > 1 else ''}; band: {band})", fontsize=9)
+    fig.suptitle(
+        f"Test score during training ({len(seeds)} seed{'s' if len(seeds) > 1 else ''}; band: {band})",
+        fontsize=9,
+    )
     fig.tight_layout()
     for out in (out_pdf, out_png):
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -27,8 +27,15 @@ def sampling_policy(agent: torch.nn.Module, device: str, generator: torch.Genera
     return policy
 
 
-def evaluate(agent: torch.nn.Module, game: str, episodes: int, eval_cfg: EvalConfig,
-             env_cfg: EnvConfig, seed: int, device: str = "cpu") -> dict:
+def evaluate(
+    agent: torch.nn.Module,
+    game: str,
+    episodes: int,
+    eval_cfg: EvalConfig,
+    env_cfg: EnvConfig,
+    seed: int,
+    device: str = "cpu",
+) -> dict:
     """Play ``episodes`` test games; return the eval.json fields."""
     was_training = agent.training
     agent.eval()
@@ -59,7 +66,9 @@ def evaluate(agent: torch.nn.Module, game: str, episodes: int, eval_cfg: EvalCon
     }
 
 
-def evaluate_random(game: str, episodes: int, eval_cfg: EvalConfig, env_cfg: EnvConfig, seed: int) -> dict:
+def evaluate_random(
+    game: str, episodes: int, eval_cfg: EvalConfig, env_cfg: EnvConfig, seed: int
+) -> dict:
     """The uniform-random policy on the same test protocol (the floor every score is read against)."""
     from a2d.envs import _make
 

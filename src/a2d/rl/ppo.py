@@ -15,6 +15,7 @@ Outputs in ``out_dir``:
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import math
@@ -22,7 +23,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
@@ -40,16 +41,47 @@ CHECKPOINT_FORMAT = "a2d-resume-v1"
 AGENT_FORMAT = "a2d-agent-v1"
 
 
-class PPOHook(Protocol):
-    """Extension points of the PPO loop (used by the architecture search)."""
+class PPOHook:
+    """Extension points of the PPO loop (the architecture search and distillation use them).
 
-    def on_iteration_start(self, iteration: int, global_step: int) -> None: ...
+    Every method has a do-nothing default; a hook overrides what it needs.
+    """
 
-    def extra_losses(self, obs: torch.Tensor, logits: torch.Tensor, value: torch.Tensor) -> dict[str, torch.Tensor]:
+    def setup(self, agent: nn.Module, n_actions: int, device: str) -> None:
+        """Called once, after the agent is built and before anything runs."""
+
+    def on_iteration_start(self, iteration: int, global_step: int) -> None:
+        """Before the rollout of a PPO iteration (e.g. draw the Gumbel noise for it)."""
+
+    def extra_losses(
+        self, obs: torch.Tensor, logits: torch.Tensor, value: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
         """Loss terms added to the PPO loss of a minibatch (logged under losses/<name>)."""
-        ...
+        return {}
 
-    def on_iteration_end(self, iteration: int, global_step: int, writer) -> None: ...
+    def step_weights(self, minibatch: int) -> bool:
+        """Whether the network weights take an optimiser step on this minibatch (bi-level: no)."""
+        return True
+
+    def after_backward(self, minibatch: int) -> None:
+        """After the minibatch's backward pass (e.g. step the architecture parameters)."""
+
+    def eval_context(self):
+        """Context manager wrapped around every test evaluation (e.g. argmax architecture)."""
+        return contextlib.nullcontext()
+
+    def on_evaluation(self, step: int, result: dict[str, Any]) -> None:
+        """After each test evaluation (periodic and final)."""
+
+    def on_iteration_end(self, iteration: int, global_step: int, writer) -> None:
+        """After the update of a PPO iteration."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """Extra state saved in the resume checkpoint."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what ``state_dict`` saved."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -74,8 +106,18 @@ def compute_gae(rewards, values, dones, next_value, next_done, gamma: float, gae
     return advantages, advantages + values
 
 
-def ppo_losses(newlogprob, oldlogprob, entropy, newvalue, oldvalue, advantages, returns,
-               clip_coef: float, clip_vloss: bool, norm_adv: bool) -> dict[str, torch.Tensor]:
+def ppo_losses(
+    newlogprob,
+    oldlogprob,
+    entropy,
+    newvalue,
+    oldvalue,
+    advantages,
+    returns,
+    clip_coef: float,
+    clip_vloss: bool,
+    norm_adv: bool,
+) -> dict[str, torch.Tensor]:
     """Clipped surrogate, (clipped) value loss, entropy, and the KL diagnostics."""
     logratio = newlogprob - oldlogprob
     ratio = logratio.exp()
@@ -85,7 +127,9 @@ def ppo_losses(newlogprob, oldlogprob, entropy, newvalue, oldvalue, advantages, 
         clipfrac = ((ratio - 1.0).abs() > clip_coef).float().mean()
     if norm_adv and advantages.numel() > 1:
         advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
-    pg_loss = torch.max(-advantages * ratio, -advantages * ratio.clamp(1 - clip_coef, 1 + clip_coef)).mean()
+    pg_loss = torch.max(
+        -advantages * ratio, -advantages * ratio.clamp(1 - clip_coef, 1 + clip_coef)
+    ).mean()
     if clip_vloss:
         v_unclipped = (newvalue - returns) ** 2
         v_clipped = oldvalue + (newvalue - oldvalue).clamp(-clip_coef, clip_coef)
@@ -151,8 +195,15 @@ def _fmt_eta(seconds: float) -> str:
     return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
 
 
-def train(game: str, arch: str | dict, seed: int, out_dir: str | Path, cfg: TrainConfig,
-          hooks: Sequence[PPOHook] = (), log: Callable[[str], None] = print) -> dict[str, Any]:
+def train(
+    game: str,
+    arch: str | dict,
+    seed: int,
+    out_dir: str | Path,
+    cfg: TrainConfig,
+    hooks: Sequence[PPOHook] = (),
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
     """Train one agent with PPO; returns the final evaluation (also written to eval.json)."""
     from torch.utils.tensorboard import SummaryWriter
 
@@ -170,6 +221,8 @@ def train(game: str, arch: str | dict, seed: int, out_dir: str | Path, cfg: Trai
 
     env = TrainEnv(game, p.num_envs, cfg.env, seed)
     agent = build(spec, env.n_actions, norm=cfg.model.norm, fc_dim=cfg.model.fc_dim).to(device)
+    for h in hooks:
+        h.setup(agent, env.n_actions, device)
     card = model_card(agent, arch_name)
     atomic_write_json(out / "model.json", card)
     optimizer = torch.optim.Adam(agent.parameters(), lr=p.learning_rate, eps=p.adam_eps)
@@ -184,24 +237,41 @@ def train(game: str, arch: str | dict, seed: int, out_dir: str | Path, cfg: Trai
     if resume_path.exists():
         st = load_torch(resume_path, "resume checkpoint")
         if st.get("format") != CHECKPOINT_FORMAT or st["spec"] != spec or st["game"] != game:
-            raise RuntimeError(f"{resume_path} belongs to another run; remove it to start afresh")
+            from a2d.checkpoint import CheckpointError
+
+            raise CheckpointError(
+                f"{resume_path} belongs to another run (other arch or game); remove it to start afresh"
+            )
         agent.load_state_dict(st["model"])
         optimizer.load_state_dict(st["optimizer"])
         global_step, iteration, curve = st["global_step"], st["iteration"], st["curve"]
-        next_eval, eval_index, next_ckpt, train_time = st["next_eval"], st["eval_index"], st["next_ckpt"], st["train_time"]
+        next_eval, eval_index, next_ckpt, train_time = (
+            st["next_eval"],
+            st["eval_index"],
+            st["next_ckpt"],
+            st["train_time"],
+        )
         torch.set_rng_state(st["torch_rng"])
         np.random.set_state(st["numpy_rng"])
         random.setstate(st["python_rng"])
+        for h, hs in zip(hooks, st.get("hooks", [])):
+            h.load_state_dict(hs)
         env.seed = seed + 1000 * iteration  # fresh episodes after a resume (env state is not saved)
         log(f"resumed from {resume_path} at step {global_step}")
 
     writer = SummaryWriter(str(out / "tb"))
     writer.add_text("config", f"```\n{to_dict(cfg)}\n```")
-    log(f"{game} {arch_name} seed {seed}: {card['macs'] / 1e6:.2f} M MACs, {card['params'] / 1e6:.2f} M params, "
-        f"{num_iterations} iterations x {p.batch_size} steps, device {device}")
+    log(
+        f"{game} {arch_name} seed {seed}: {card['macs'] / 1e6:.2f} M MACs, {card['params'] / 1e6:.2f} M params, "
+        f"{num_iterations} iterations x {p.batch_size} steps, device {device}"
+    )
 
     # ---- rollout storage (frames stay uint8: 4x smaller than float and cheap to copy)
-    obs = torch.zeros((p.num_steps, p.num_envs, *env.env.single_observation_space.shape), dtype=torch.uint8, device=device)
+    obs = torch.zeros(
+        (p.num_steps, p.num_envs, *env.env.single_observation_space.shape),
+        dtype=torch.uint8,
+        device=device,
+    )
     actions = torch.zeros((p.num_steps, p.num_envs), dtype=torch.long, device=device)
     logprobs = torch.zeros((p.num_steps, p.num_envs), device=device)
     rewards = torch.zeros((p.num_steps, p.num_envs), device=device)
@@ -212,16 +282,29 @@ def train(game: str, arch: str | dict, seed: int, out_dir: str | Path, cfg: Trai
     next_done = torch.zeros(p.num_envs, device=device)
 
     def test_eval(episodes: int, tag: int) -> dict[str, Any]:
-        return evaluate(agent, game, episodes, cfg.eval, cfg.env, eval_seed(seed, tag), device)
+        with contextlib.ExitStack() as stack:
+            for h in hooks:
+                stack.enter_context(h.eval_context())
+            return evaluate(agent, game, episodes, cfg.eval, cfg.env, eval_seed(seed, tag), device)
 
     def add_curve_row(step: int, res: dict[str, Any], sps: float) -> None:
         train_ret = float(np.mean(recent)) if recent else float("nan")
         recent.clear()
-        curve.append({"step": step, "test_mean": res["mean"], "test_std": res["std"], "train_return": train_ret,
-                      "sps": sps, "wall_s": train_time})
+        curve.append(
+            {
+                "step": step,
+                "test_mean": res["mean"],
+                "test_std": res["std"],
+                "train_return": train_ret,
+                "sps": sps,
+                "wall_s": train_time,
+            }
+        )
         write_curve(out / "curve.csv", curve)
         writer.add_scalar("charts/test_mean", res["mean"], step)
         writer.add_scalar("charts/test_std", res["std"], step)
+        for h in hooks:
+            h.on_evaluation(step, res)
 
     t_last, step_last = time.perf_counter(), global_step
     while iteration < num_iterations:
@@ -229,14 +312,20 @@ def train(game: str, arch: str | dict, seed: int, out_dir: str | Path, cfg: Trai
         if global_step >= next_eval:
             t_eval = time.perf_counter()
             train_time += t_eval - t_last
-            sps = (global_step - step_last) / max(t_eval - t_last, 1e-9) if global_step > step_last else float("nan")
+            sps = (
+                (global_step - step_last) / max(t_eval - t_last, 1e-9)
+                if global_step > step_last
+                else float("nan")
+            )
             res = test_eval(cfg.eval.curve_episodes, eval_index)
             add_curve_row(global_step, res, sps)
             eval_index += 1
             next_eval += cfg.eval.interval
             t_last, step_last = time.perf_counter(), global_step
-            log(f"step {global_step:>9d}  test {res['mean']:8.2f} ± {res['std']:.2f} ({res['episodes']} ep, "
-                f"{t_last - t_eval:.1f}s)")
+            log(
+                f"step {global_step:>9d}  test {res['mean']:8.2f} ± {res['std']:.2f} ({res['episodes']} ep, "
+                f"{t_last - t_eval:.1f}s)"
+            )
 
         for h in hooks:
             h.on_iteration_start(iteration, global_step)
@@ -265,7 +354,9 @@ def train(game: str, arch: str | dict, seed: int, out_dir: str | Path, cfg: Trai
                     writer.add_scalar("charts/episodic_return", ret, global_step)
                     writer.add_scalar("charts/episodic_length", length, global_step)
             _, next_value = agent(next_obs)
-            advantages, returns = compute_gae(rewards, values, dones, next_value, next_done, p.gamma, p.gae_lambda)
+            advantages, returns = compute_gae(
+                rewards, values, dones, next_value, next_done, p.gamma, p.gae_lambda
+            )
         agent.train()
 
         # ---- update
@@ -274,21 +365,38 @@ def train(game: str, arch: str | dict, seed: int, out_dir: str | Path, cfg: Trai
         b_adv, b_returns, b_values = advantages.reshape(-1), returns.reshape(-1), values.reshape(-1)
         for _epoch in range(p.update_epochs):
             perm = torch.randperm(p.batch_size, device=device)
-            for start in range(0, p.batch_size, p.minibatch_size):
-                mb = perm[start:start + p.minibatch_size]
+            for mb_index, start in enumerate(range(0, p.batch_size, p.minibatch_size)):
+                mb = perm[start : start + p.minibatch_size]
                 logits, newvalue = agent(b_obs[mb])
                 newlogprob, entropy = logprob_entropy(logits, b_actions[mb])
-                terms = ppo_losses(newlogprob, b_logprobs[mb], entropy, newvalue, b_values[mb], b_adv[mb],
-                                   b_returns[mb], p.clip_coef, p.clip_vloss, p.norm_adv)
-                loss = terms["policy_loss"] - p.ent_coef * terms["entropy"] + p.vf_coef * terms["value_loss"]
+                terms = ppo_losses(
+                    newlogprob,
+                    b_logprobs[mb],
+                    entropy,
+                    newvalue,
+                    b_values[mb],
+                    b_adv[mb],
+                    b_returns[mb],
+                    p.clip_coef,
+                    p.clip_vloss,
+                    p.norm_adv,
+                )
+                loss = (
+                    terms["policy_loss"]
+                    - p.ent_coef * terms["entropy"]
+                    + p.vf_coef * terms["value_loss"]
+                )
                 for h in hooks:
                     for name, term in h.extra_losses(b_obs[mb], logits, newvalue).items():
                         terms[name] = term
                         loss = loss + term
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                nn.utils.clip_grad_norm_(agent.parameters(), p.max_grad_norm)
-                optimizer.step()
+                for h in hooks:
+                    h.after_backward(mb_index)
+                if all(h.step_weights(mb_index) for h in hooks):
+                    nn.utils.clip_grad_norm_(agent.parameters(), p.max_grad_norm)
+                    optimizer.step()
             if p.target_kl is not None and terms["approx_kl"] > p.target_kl:
                 break
         stats = {k: float(v.detach()) for k, v in terms.items()}
@@ -296,7 +404,9 @@ def train(game: str, arch: str | dict, seed: int, out_dir: str | Path, cfg: Trai
 
         # ---- logging
         var_y = b_returns.var()
-        explained_var = float("nan") if var_y == 0 else float(1 - (b_returns - b_values).var() / var_y)
+        explained_var = (
+            float("nan") if var_y == 0 else float(1 - (b_returns - b_values).var() / var_y)
+        )
         writer.add_scalar("charts/learning_rate", optimizer.param_groups[0]["lr"], global_step)
         for k, v in stats.items():
             writer.add_scalar(f"losses/{k}", v, global_step)
@@ -309,21 +419,35 @@ def train(game: str, arch: str | dict, seed: int, out_dir: str | Path, cfg: Trai
         if iteration % 10 == 0 or iteration == num_iterations:
             remaining = (num_iterations - iteration) * p.batch_size / max(sps_now, 1e-9)
             last = curve[-1]["test_mean"] if curve else float("nan")
-            log(f"step {global_step:>9d}/{num_iterations * p.batch_size}  {sps_now:6.0f} SPS  last test {last:.2f}  "
-                f"ETA {_fmt_eta(remaining)}")
+            log(
+                f"step {global_step:>9d}/{num_iterations * p.batch_size}  {sps_now:6.0f} SPS  last test {last:.2f}  "
+                f"ETA {_fmt_eta(remaining)}"
+            )
 
         # ---- resume checkpoint
         if global_step >= next_ckpt and iteration < num_iterations:
             next_ckpt += cfg.checkpoint_interval
-            atomic_torch_save(resume_path, {
-                "format": CHECKPOINT_FORMAT, "spec": spec, "game": game,
-                "model": agent.state_dict(), "optimizer": optimizer.state_dict(),
-                "global_step": global_step, "iteration": iteration, "curve": curve,
-                "next_eval": next_eval, "eval_index": eval_index, "next_ckpt": next_ckpt,
-                "train_time": train_time + (time.perf_counter() - t_last),
-                "torch_rng": torch.get_rng_state(), "numpy_rng": np.random.get_state(),
-                "python_rng": random.getstate(),
-            })
+            atomic_torch_save(
+                resume_path,
+                {
+                    "format": CHECKPOINT_FORMAT,
+                    "spec": spec,
+                    "game": game,
+                    "model": agent.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "global_step": global_step,
+                    "iteration": iteration,
+                    "curve": curve,
+                    "next_eval": next_eval,
+                    "eval_index": eval_index,
+                    "next_ckpt": next_ckpt,
+                    "train_time": train_time + (time.perf_counter() - t_last),
+                    "torch_rng": torch.get_rng_state(),
+                    "numpy_rng": np.random.get_state(),
+                    "python_rng": random.getstate(),
+                    "hooks": [h.state_dict() for h in hooks],
+                },
+            )
 
     # ---- final evaluation: the last curve point and eval.json
     t_end = time.perf_counter()
@@ -332,14 +456,33 @@ def train(game: str, arch: str | dict, seed: int, out_dir: str | Path, cfg: Trai
     env.close()
     final = test_eval(cfg.eval.episodes, 10**6)  # a tag no periodic evaluation uses
     add_curve_row(global_step, final, sps)
-    atomic_torch_save(out / "agent.pt", {
-        "format": AGENT_FORMAT, "spec": spec, "n_actions": env.n_actions, "norm": cfg.model.norm,
-        "game": game, "seed": seed, "steps": global_step, "state_dict": agent.state_dict(),
-    })
-    result = {"game": game, "arch": arch_name, "seed": seed, "steps": global_step, **final,
-              "macs": card["macs"], "params": card["params"], "train_wall_s": round(train_time, 2)}
+    atomic_torch_save(
+        out / "agent.pt",
+        {
+            "format": AGENT_FORMAT,
+            "spec": spec,
+            "n_actions": env.n_actions,
+            "norm": cfg.model.norm,
+            "game": game,
+            "seed": seed,
+            "steps": global_step,
+            "state_dict": agent.state_dict(),
+        },
+    )
+    result = {
+        "game": game,
+        "arch": arch_name,
+        "seed": seed,
+        "steps": global_step,
+        **final,
+        "macs": card["macs"],
+        "params": card["params"],
+        "train_wall_s": round(train_time, 2),
+    }
     atomic_write_json(out / "eval.json", result)
     writer.close()
-    log(f"final test {final['mean']:.2f} ± {final['std']:.2f} over {final['episodes']} episodes; "
-        f"{global_step} steps in {train_time:.0f}s")
+    log(
+        f"final test {final['mean']:.2f} ± {final['std']:.2f} over {final['episodes']} episodes; "
+        f"{global_step} steps in {train_time:.0f}s"
+    )
     return result

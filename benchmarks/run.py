@@ -1,0 +1,141 @@
+"""Throughput benchmarks, measured side by side in one run so ratios are fair.
+
+    python benchmarks/run.py [--game Breakout] [--steps 8192] [--out benchmarks/out/bench.json]
+
+Cases (each in its own subprocess, so peak memory is per case):
+  env_only      the training vector env (TrainEnv, same settings as training), random actions
+  ppo_<arch>    the real `a2d.rl.ppo.train` loop at the default hyperparameters (8 envs x 128
+                steps, 4 epochs x 4 minibatches); SPS excludes the test evaluations
+  infer_<arch>  forward latency at batch 1 and batch 8 (PyTorch eager, CPU)
+Writes JSON with machine info and versions, and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def case_env_only(game: str, steps: int) -> dict:
+    import numpy as np
+
+    from a2d.config import EnvConfig, PPOConfig
+    from a2d.envs import TrainEnv
+
+    n = PPOConfig().num_envs
+    env = TrainEnv(game, n, EnvConfig(), seed=0)
+    env.reset()
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        env.step(rng.integers(0, env.n_actions, n))
+    t0 = time.perf_counter()
+    iters = steps // n
+    for _ in range(iters):
+        env.step(rng.integers(0, env.n_actions, n))
+    dt = time.perf_counter() - t0
+    return {"sps": iters * n / dt, "num_envs": n}
+
+
+def case_ppo(game: str, steps: int, arch: str) -> dict:
+    from a2d.config import TrainConfig
+    from a2d.results.curves import read_curve
+    from a2d.rl.ppo import train
+
+    cfg = TrainConfig()
+    cfg.ppo.total_steps = steps
+    cfg.eval.interval = 10**9
+    cfg.eval.curve_episodes = cfg.eval.episodes = 1
+    cfg.eval.frame_cap = 2000
+    cfg.checkpoint_interval = 10**9
+    with tempfile.TemporaryDirectory() as d:
+        train(game, arch, 1, d, cfg, log=lambda s: None)
+        curve = read_curve(Path(d) / "curve.csv")
+        macs = json.loads((Path(d) / "model.json").read_text())["macs"]
+    return {"sps": float(curve["sps"][-1]), "steps": int(curve["step"][-1]), "macs": macs}
+
+
+def case_infer(arch: str) -> dict:
+    from a2d.models import build
+    from a2d.models.cost import cpu_latency_ms
+
+    m = build(arch, 4)
+    return {"latency_ms_b1": cpu_latency_ms(m, 1), "latency_ms_b8": cpu_latency_ms(m, 8)}
+
+
+def run_case(name: str, game: str, steps: int) -> dict:
+    if name == "env_only":
+        res = case_env_only(game, steps * 4)
+    elif name.startswith("ppo_"):
+        res = case_ppo(game, steps, name[4:])
+    elif name.startswith("infer_"):
+        res = case_infer(name[6:])
+    else:
+        raise SystemExit(f"unknown case {name}")
+    res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return res
+
+
+def machine() -> dict:
+    import ale_py
+    import torch
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "ale_py": ale_py.__version__,
+        "cpu": platform.processor() or platform.machine(),
+        "cores": len(os.sched_getaffinity(0)),
+        "torch_threads": torch.get_num_threads(),
+        "cuda": torch.cuda.is_available(),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--game", default="Breakout")
+    ap.add_argument("--steps", type=int, default=8192, help="PPO steps per training case")
+    ap.add_argument(
+        "--cases",
+        nargs="+",
+        default=["env_only", "ppo_vanilla", "ppo_resnet20", "infer_vanilla", "infer_resnet20"],
+    )
+    ap.add_argument("--out", type=Path, default=Path("benchmarks/out/bench.json"))
+    ap.add_argument("--case", help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.case:  # child process
+        print(json.dumps(run_case(a.case, a.game, a.steps)))
+        return
+    results = {}
+    for c in a.cases:
+        cmd = [sys.executable, __file__, "--case", c, "--game", a.game, "--steps", str(a.steps)]
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        results[c] = json.loads(out.strip().splitlines()[-1])
+        print(f"{c:16s} {json.dumps(results[c])}", flush=True)
+    env_sps = results.get("env_only", {}).get("sps")
+    if env_sps:
+        for c, r in results.items():
+            if c.startswith("ppo_"):
+                r["fraction_of_env_only"] = r["sps"] / env_sps
+    doc = {"machine": machine(), "game": a.game, "results": results}
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    a.out.write_text(json.dumps(doc, indent=2) + "\n")
+    print(f"\n{'case':16s} {'SPS':>8s} {'frac env':>9s} {'lat b1 ms':>10s} {'peak MB':>8s}")
+    for c, r in results.items():
+        sps = f"{r['sps']:.0f}" if "sps" in r else "-"
+        frac = f"{r['fraction_of_env_only']:.2f}" if "fraction_of_env_only" in r else "-"
+        lat = f"{r['latency_ms_b1']:.2f}" if "latency_ms_b1" in r else "-"
+        print(f"{c:16s} {sps:>8s} {frac:>9s} {lat:>10s} {r['peak_rss_mb']:>8.0f}")
+    print(f"\nwrote {a.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,167 @@
+"""The search as a PPO hook: alpha, Gumbel noise per iteration, the cost term, one-/bi-level steps,
+argmax test evaluations, and the search's own outputs (search_curve.csv, alpha.csv)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from a2d.checkpoint import atomic_write_text
+from a2d.config import MethodConfig, SearchConfig
+from a2d.models.cost import cell_macs_table
+from a2d.rl.ppo import PPOHook
+from a2d.search.controller import ArchController
+
+SEARCH_CURVE_FIELDS = [
+    "step",
+    "test_mean",
+    "test_std",
+    "temperature",
+    "expected_macs",
+    "lambda_f",
+    "argmax_macs",
+    "alpha_entropy",
+    "phase",
+]
+
+
+def _csv(fields: list[str], rows: list[dict[str, Any]]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=fields)
+    w.writeheader()
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+class SearchHook(PPOHook):
+    def __init__(
+        self,
+        spec: dict,
+        scfg: SearchConfig,
+        method: MethodConfig,
+        num_iterations: int,
+        macs_ref: float,
+        out_dir: str | Path,
+        norm: str = "none",
+    ):
+        self.spec, self.scfg, self.method = spec, scfg, method
+        self.num_iterations = num_iterations
+        self.warmup_iterations = int(round(scfg.warmup * num_iterations))
+        self.macs_ref = float(macs_ref)
+        self.lambda_f = scfg.lambda_f
+        self.out = Path(out_dir)
+        self.norm = norm
+        self.curve: list[dict[str, Any]] = []
+        self.alpha_rows: list[dict[str, Any]] = []
+        self.iteration = 0
+        self.global_step = 0
+
+    # ---- PPOHook
+    def setup(self, agent, n_actions, device):
+        table, fixed, _ = cell_macs_table(self.spec, n_actions, self.norm)
+        self.ctl = ArchController(
+            agent, table, fixed, self.scfg.mode, self.scfg.tau_start, self.scfg.tau_end, device
+        )
+        self.alpha_opt = torch.optim.Adam(
+            [self.ctl.alpha], lr=self.scfg.alpha_lr, betas=tuple(self.scfg.alpha_betas)
+        )
+
+    @property
+    def in_warmup(self) -> bool:
+        return self.iteration < self.warmup_iterations
+
+    def on_iteration_start(self, iteration, global_step):
+        self.iteration, self.global_step = iteration, global_step
+        span = max(1, self.num_iterations - self.warmup_iterations - 1)
+        self.ctl.new_iteration((iteration - self.warmup_iterations) / span, self.in_warmup)
+
+    def extra_losses(self, obs, logits, value):
+        if self.in_warmup or self.lambda_f <= 0:
+            return {}
+        return {"flops": self.lambda_f * self.ctl.expected_macs() / self.macs_ref}
+
+    def _alpha_turn(self, minibatch: int) -> bool:
+        return self.method.optimisation == "bi_level" and minibatch % 2 == 1
+
+    def step_weights(self, minibatch):
+        return self.in_warmup or not self._alpha_turn(minibatch)
+
+    def after_backward(self, minibatch):
+        alpha = self.ctl.alpha
+        if self.in_warmup or alpha.grad is None:
+            alpha.grad = None
+            return
+        if not torch.isfinite(alpha.grad).all():
+            raise FloatingPointError(f"non-finite alpha gradient at search step {self.global_step}")
+        if self.method.optimisation == "one_level" or self._alpha_turn(minibatch):
+            self.alpha_opt.step()
+        alpha.grad = None
+
+    def eval_context(self):
+        return self.ctl.argmax_context()
+
+    def on_evaluation(self, step, result):
+        with torch.no_grad():
+            exp_macs = float(self.ctl.expected_macs())
+        self.curve.append(
+            {
+                "step": step,
+                "test_mean": result["mean"],
+                "test_std": result["std"],
+                "temperature": self.ctl.tau if not self.in_warmup else math.nan,
+                "expected_macs": exp_macs,
+                "lambda_f": self.lambda_f,
+                "argmax_macs": self.ctl.argmax_macs(),
+                "alpha_entropy": self.ctl.entropy(),
+                "phase": "warmup" if self.in_warmup else "search",
+            }
+        )
+        probs = self.ctl.probs().detach().cpu().tolist()
+        for i, row in enumerate(probs):
+            self.alpha_rows.append({"step": step, "cell": i, **dict(zip(self.ctl.choices, row))})
+        self.write_outputs()
+
+    def on_iteration_end(self, iteration, global_step, writer):
+        writer.add_scalar("search/temperature", self.ctl.tau, global_step)
+        writer.add_scalar("search/expected_macs", float(self.ctl.expected_macs()), global_step)
+        writer.add_scalar("search/argmax_macs", self.ctl.argmax_macs(), global_step)
+        writer.add_scalar("search/alpha_entropy", self.ctl.entropy(), global_step)
+        writer.add_scalar("search/lambda_f", self.lambda_f, global_step)
+        band = self.scfg.macs_band
+        if band is not None and not self.in_warmup:
+            m = self.ctl.argmax_macs()
+            if m > band[1]:
+                self.lambda_f *= 2.0
+            elif m < band[0]:
+                self.lambda_f /= 2.0
+
+    def state_dict(self):
+        return {
+            "alpha": self.ctl.alpha.detach().cpu(),
+            "alpha_opt": self.alpha_opt.state_dict(),
+            "lambda_f": self.lambda_f,
+            "curve": self.curve,
+            "alpha_rows": self.alpha_rows,
+        }
+
+    def load_state_dict(self, state):
+        with torch.no_grad():
+            self.ctl.alpha.copy_(state["alpha"])
+        self.alpha_opt.load_state_dict(state["alpha_opt"])
+        self.lambda_f, self.curve, self.alpha_rows = (
+            state["lambda_f"],
+            state["curve"],
+            state["alpha_rows"],
+        )
+
+    # ---- outputs
+    def write_outputs(self) -> None:
+        atomic_write_text(self.out / "search_curve.csv", _csv(SEARCH_CURVE_FIELDS, self.curve))
+        atomic_write_text(
+            self.out / "alpha.csv", _csv(["step", "cell", *self.ctl.choices], self.alpha_rows)
+        )

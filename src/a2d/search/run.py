@@ -1,0 +1,134 @@
+"""Running a search and deriving its architecture. The PPO loop is ``a2d.rl.ppo.train``; the search
+is the hooks it is given (SearchHook, plus DistillHook for the A2D methods)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from a2d.checkpoint import CheckpointError, atomic_torch_save, atomic_write_json, load_torch
+from a2d.config import MethodConfig, TrainConfig
+from a2d.models import build, get_spec
+from a2d.models.builder import derived_spec, supernet_spec
+from a2d.models.cost import count_macs, count_params
+from a2d.rl.ppo import load_agent, train
+from a2d.search.distill import DistillHook
+from a2d.search.hooks import SearchHook
+
+SUPERNET_FORMAT = "a2d-supernet-v1"
+
+
+def teacher_agent_path(teacher: str | Path) -> Path:
+    """A teacher given as a run directory, its agent.pt, or a teachers/{game}.json pointer."""
+    p = Path(teacher)
+    if p.is_dir():
+        p = p / "agent.pt"
+    elif p.suffix == ".json":
+        try:
+            p = Path(json.loads(p.read_text())["agent"])
+        except (OSError, KeyError, json.JSONDecodeError) as e:
+            raise CheckpointError(f"teacher pointer {teacher} unreadable: {e}") from None
+    if not p.exists():
+        raise CheckpointError(
+            f"teacher not found: {p} (give a run directory, its agent.pt or teachers/<game>.json)"
+        )
+    return p
+
+
+def load_teacher(teacher: str | Path, game: str, device: str) -> torch.nn.Module:
+    agent, ckpt = load_agent(teacher_agent_path(teacher), device)
+    if ckpt["game"] != game:
+        from a2d import A2DError
+
+        raise A2DError(
+            f"teacher was trained on {ckpt['game']}, not {game}; a teacher must match the game"
+        )
+    return agent
+
+
+def run_search(
+    game: str,
+    method_name: str,
+    method: MethodConfig,
+    teacher: str | Path | None,
+    seed: int,
+    out_dir: str | Path,
+    tc: TrainConfig,
+    log=print,
+) -> dict[str, Any]:
+    out = Path(out_dir)
+    tcs = copy.deepcopy(tc)
+    tcs.ppo.total_steps = tc.search.steps
+    p = tcs.ppo
+    num_iterations = max(1, -(-p.total_steps // p.batch_size))
+    spec = supernet_spec()
+    macs_ref = count_macs(build(get_spec(tc.search.macs_ref_arch), 18))
+    search = SearchHook(spec, tc.search, method, num_iterations, macs_ref, out, tc.model.norm)
+    hooks = [search]
+    if method.actor > 0 or method.critic > 0:
+        if teacher is None:
+            from a2d import A2DError
+
+            raise A2DError(f"method {method_name} distils from a teacher: give --teacher")
+        from a2d.config import resolve_device
+
+        hooks.append(
+            DistillHook(
+                load_teacher(teacher, game, resolve_device(tc.device)), method.actor, method.critic
+            )
+        )
+    log(
+        f"search {method_name} on {game}: {method}, {tc.search.mode} mode, {p.total_steps} steps, "
+        f"warm-up {search.warmup_iterations}/{num_iterations} iterations"
+    )
+    final = train(game, spec, seed, out, tcs, hooks=hooks, log=log)
+    # the supernet checkpoint: shared weights + alpha (+ the MACs table it was searched with)
+    agent_ckpt = load_torch(out / "agent.pt", "agent checkpoint")
+    atomic_torch_save(
+        out / "supernet.pt",
+        {
+            **agent_ckpt,
+            "format": SUPERNET_FORMAT,
+            "alpha": search.ctl.alpha.detach().cpu(),
+            "choices": search.ctl.choices,
+            "macs_table": search.ctl.macs_table.cpu(),
+            "macs_fixed": search.ctl.macs_fixed,
+            "method": method_name,
+            "search_wall_s": final["train_wall_s"],
+        },
+    )
+    (out / "agent.pt").unlink()
+    derive(out / "supernet.pt", out / "arch.json")
+    return final
+
+
+def derive(supernet: str | Path, out: str | Path, name: str | None = None) -> dict[str, Any]:
+    """Per-cell argmax of alpha -> arch.json (14 op names, MACs, params, where it came from)."""
+    ckpt = load_torch(supernet, "supernet checkpoint")
+    if ckpt.get("format") != SUPERNET_FORMAT:
+        raise CheckpointError(
+            f"{supernet} is not a supernet checkpoint (format {ckpt.get('format')!r})"
+        )
+    alpha = ckpt["alpha"]
+    ops = [ckpt["choices"][j] for j in alpha.argmax(-1).tolist()]
+    spec = derived_spec(ops, name or f"{ckpt['method']}")
+    net = build(spec, ckpt["n_actions"], norm=ckpt["norm"])
+    probs = torch.softmax(alpha, -1)
+    arch = {
+        **spec,
+        "macs": count_macs(net),
+        "params": count_params(net),
+        "game": ckpt["game"],
+        "method": ckpt["method"],
+        "seed": ckpt["seed"],
+        "search_steps": ckpt["steps"],
+        "search_wall_s": ckpt["search_wall_s"],
+        "norm": ckpt["norm"],
+        "confidence": [round(float(probs[i].max()), 4) for i in range(len(ops))],
+    }
+    atomic_write_json(out, arch)
+    return arch

@@ -1,0 +1,72 @@
+"""a2d.results.curves: reading curve files and aggregating across seeds."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from a2d.results.curves import across_seeds, read_curve, read_json, run_dir
+
+
+def curve(steps, means, stds=None):
+    stds = stds if stds is not None else [0.0] * len(steps)
+    return {
+        "step": np.array(steps, float),
+        "test_mean": np.array(means, float),
+        "test_std": np.array(stds, float),
+    }
+
+
+def test_across_seeds_hand_example():
+    a = curve([0, 10, 20], [0.0, 2.0, 4.0])
+    b = curve([0, 10, 20, 30], [2.0, 4.0, 6.0, 8.0])  # a longer run: only shared steps count
+    steps, mean, lo, hi = across_seeds([a, b])
+    assert steps.tolist() == [0, 10, 20]
+    assert mean.tolist() == pytest.approx([1.0, 3.0, 5.0])
+    # sample std (ddof 1) of {0, 2}, of {2, 4} and of {4, 6}
+    sd = math.sqrt(((0 - 1) ** 2 + (2 - 1) ** 2) / (2 - 1))
+    assert lo.tolist() == pytest.approx([1 - sd, 3 - sd, 5 - sd])
+    assert hi.tolist() == pytest.approx([1 + sd, 3 + sd, 5 + sd])
+
+
+def test_across_three_seeds():
+    cs = [curve([0, 5], [1.0, 10.0]), curve([0, 5], [2.0, 20.0]), curve([0, 5], [3.0, 60.0])]
+    steps, mean, lo, hi = across_seeds(cs)
+    assert mean.tolist() == pytest.approx([2.0, 30.0])
+    sd1 = math.sqrt(((1 - 2) ** 2 + 0 + (3 - 2) ** 2) / 2)
+    sd2 = math.sqrt(((10 - 30) ** 2 + (20 - 30) ** 2 + (60 - 30) ** 2) / 2)
+    assert (hi - mean).tolist() == pytest.approx([sd1, sd2])
+    assert (mean - lo).tolist() == pytest.approx([sd1, sd2])
+
+
+def test_one_seed_band_is_episode_std():
+    steps, mean, lo, hi = across_seeds([curve([0, 10], [5.0, 7.0], [1.0, 2.0])])
+    assert mean.tolist() == [5.0, 7.0]
+    assert lo.tolist() == [4.0, 5.0] and hi.tolist() == [6.0, 9.0]
+
+
+def test_read_curve_handles_nan(tmp_path):
+    p = tmp_path / "curve.csv"
+    p.write_text(
+        "step,test_mean,test_std,train_return,sps,wall_s\n0,1.5,0.5,nan,nan,0\n128,2,0,,100,1.25\n"
+    )
+    c = read_curve(p)
+    assert c["step"].tolist() == [0, 128]
+    assert c["test_mean"].tolist() == [1.5, 2.0]
+    assert math.isnan(c["train_return"][0]) and math.isnan(c["train_return"][1])
+    assert c["sps"][1] == 100
+
+
+def test_read_curve_empty(tmp_path):
+    p = tmp_path / "curve.csv"
+    p.write_text("step,test_mean\n")
+    with pytest.raises(ValueError, match="empty"):
+        read_curve(p)
+
+
+def test_run_dir_and_read_json(tmp_path):
+    assert run_dir("runs", "Breakout", "vanilla", 2).as_posix() == "runs/Breakout/vanilla/seed2"
+    (tmp_path / "x.json").write_text('{"a": 1}')
+    assert read_json(tmp_path / "x.json") == {"a": 1}

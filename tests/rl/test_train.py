@@ -1,0 +1,241 @@
+"""a2d.rl.ppo.train end to end at a tiny scale: outputs, repeatability, hooks, resume."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from collections import Counter
+
+import pytest
+import torch
+
+from a2d.checkpoint import load_torch
+from a2d.config import TrainConfig
+from a2d.models import build, count_macs, count_params
+from a2d.rl.ppo import CURVE_FIELDS, PPOHook, load_agent, train
+
+SEED = 3
+EVAL_KEYS = {"mean", "std", "episodes", "scores", "frame_cap", "sticky"}
+
+
+def tiny_cfg() -> TrainConfig:
+    cfg = TrainConfig()
+    cfg.ppo.total_steps = 256
+    cfg.ppo.num_envs = 2
+    cfg.ppo.num_steps = 64
+    cfg.ppo.num_minibatches = 2
+    cfg.ppo.update_epochs = 1
+    cfg.eval.episodes = 1
+    cfg.eval.curve_episodes = 1
+    cfg.eval.num_envs = 1
+    cfg.eval.frame_cap = 2000
+    cfg.eval.interval = 128
+    cfg.checkpoint_interval = 128
+    cfg.device = "cpu"
+    cfg.torch_threads = 1
+    return cfg
+
+
+class CountingHook(PPOHook):
+    """Counts every call; adds a loss on a private parameter; optionally freezes the weights."""
+
+    def __init__(self, step_weights: bool = True):
+        self.calls: Counter[str] = Counter()
+        self.w = torch.nn.Parameter(torch.zeros(()))
+        self.grads: list[float] = []
+        self._step = step_weights
+        self.initial_state = None
+        self.eval_steps: list[int] = []
+
+    def setup(self, agent, n_actions, device):
+        self.calls["setup"] += 1
+        self.n_actions = n_actions
+        self.initial_state = {k: v.clone() for k, v in agent.state_dict().items()}
+
+    def on_iteration_start(self, iteration, global_step):
+        self.calls["on_iteration_start"] += 1
+
+    def extra_losses(self, obs, logits, value):
+        self.calls["extra_losses"] += 1
+        assert obs.dtype == torch.uint8 and logits.shape[0] == obs.shape[0] == value.shape[0]
+        self.w.grad = None
+        return {"hook_term": (self.w - 1.0) ** 2}
+
+    def after_backward(self, minibatch):
+        self.calls["after_backward"] += 1
+        # the hook's term was part of the loss that was backpropagated: d/dw (w-1)^2 = -2 at w=0
+        self.grads.append(float(self.w.grad))
+
+    def step_weights(self, minibatch):
+        return self._step
+
+    def on_evaluation(self, step, result):
+        self.calls["on_evaluation"] += 1
+        self.eval_steps.append(step)
+
+    def on_iteration_end(self, iteration, global_step, writer):
+        self.calls["on_iteration_end"] += 1
+
+
+def read_curve(path):
+    with open(path) as f:
+        reader = csv.DictReader(f)
+        return reader.fieldnames, list(reader)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("train")
+    out = {"root": root}
+    out["a"] = train("Breakout", "vanilla", SEED, root / "a", tiny_cfg(), log=lambda s: None)
+    out["b"] = train("ALE/Breakout-v5", "vanilla", SEED, root / "b", tiny_cfg(), log=lambda s: None)
+    hook = CountingHook(step_weights=False)
+    out["hook"] = hook
+    out["c"] = train(
+        "Breakout", "vanilla", SEED, root / "c", tiny_cfg(), hooks=[hook], log=lambda s: None
+    )
+    return out
+
+
+def test_model_json(runs):
+    card = json.loads((runs["root"] / "a" / "model.json").read_text())
+    ref = build("vanilla", 4)  # Breakout has 4 actions
+    assert card == {"arch": "vanilla", "macs": count_macs(ref), "params": count_params(ref)}
+
+
+def test_curve_csv(runs):
+    fields, rows = read_curve(runs["root"] / "a" / "curve.csv")
+    assert fields == ["step", "test_mean", "test_std", "train_return", "sps", "wall_s"]
+    assert fields == CURVE_FIELDS
+    assert [int(r["step"]) for r in rows] == [0, 128, 256]
+    for r in rows:
+        assert float(r["test_mean"]) >= 0
+        assert float(r["test_std"]) == 0.0  # one episode per evaluation
+    walls = [float(r["wall_s"]) for r in rows]
+    assert walls == sorted(walls)
+    assert float(rows[-1]["sps"]) > 0
+
+
+def test_eval_json(runs):
+    ev = json.loads((runs["root"] / "a" / "eval.json").read_text())
+    assert EVAL_KEYS <= set(ev)
+    assert ev["episodes"] == 1 == len(ev["scores"])
+    assert ev["mean"] == pytest.approx(sum(ev["scores"]) / len(ev["scores"]))
+    assert ev["frame_cap"] == 2000
+    assert ev["sticky"] == 0.0
+    assert ev["steps"] == 256
+    assert (ev["game"], ev["arch"], ev["seed"]) == ("Breakout", "vanilla", SEED)
+    assert ev == json.loads(json.dumps(runs["a"]))  # train() returns what it wrote
+    # the final evaluation is also the last point of the curve
+    _, rows = read_curve(runs["root"] / "a" / "curve.csv")
+    assert float(rows[-1]["test_mean"]) == ev["mean"]
+
+
+def test_agent_pt_loads(runs):
+    agent, ckpt = load_agent(runs["root"] / "a" / "agent.pt")
+    assert ckpt["game"] == "Breakout" and ckpt["steps"] == 256 and ckpt["n_actions"] == 4
+    x = torch.zeros(2, 4, 84, 84, dtype=torch.uint8)
+    logits, value = agent(x)
+    assert logits.shape == (2, 4) and value.shape == (2,)
+    saved = ckpt["state_dict"]
+    assert all(torch.equal(v, saved[k]) for k, v in agent.state_dict().items())
+
+
+def test_tensorboard_and_resume_checkpoint_written(runs):
+    run = runs["root"] / "a"
+    assert any((run / "tb").iterdir())
+    st = load_torch(run / "resume" / "ckpt.pt", "resume checkpoint")
+    assert st["format"] == "a2d-resume-v1"
+    assert st["global_step"] == 128 and st["iteration"] == 1
+
+
+def test_same_seed_is_repeatable(runs):
+    root = runs["root"]
+    _, ra = read_curve(root / "a" / "curve.csv")
+    _, rb = read_curve(root / "b" / "curve.csv")
+    assert [r["test_mean"] for r in ra] == [r["test_mean"] for r in rb]
+    ea = json.loads((root / "a" / "eval.json").read_text())
+    eb = json.loads((root / "b" / "eval.json").read_text())
+    assert ea["scores"] == eb["scores"]
+    sa = torch.load(root / "a" / "agent.pt", weights_only=False)["state_dict"]
+    sb = torch.load(root / "b" / "agent.pt", weights_only=False)["state_dict"]
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_hook_calls(runs):
+    hook = runs["hook"]
+    iterations, minibatches = 2, 2 * 1  # 256 / (2*64) iterations; 2 minibatches x 1 epoch
+    assert hook.calls["setup"] == 1
+    assert hook.n_actions == 4
+    assert hook.calls["on_iteration_start"] == iterations
+    assert hook.calls["on_iteration_end"] == iterations
+    assert hook.calls["extra_losses"] == iterations * minibatches
+    assert hook.calls["after_backward"] == iterations * minibatches
+    assert hook.grads == [pytest.approx(-2.0)] * (iterations * minibatches)
+    assert hook.eval_steps == [0, 128, 256]
+
+
+def test_hook_loss_is_logged(runs):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    ea = EventAccumulator(str(runs["root"] / "c" / "tb"))
+    ea.Reload()
+    tags = ea.Tags()["scalars"]
+    assert "losses/hook_term" in tags
+    assert "losses/policy_loss" in tags
+    assert [e.value for e in ea.Scalars("losses/hook_term")] == [pytest.approx(1.0)] * 2
+
+
+def test_hook_can_hold_the_weights(runs):
+    hook = runs["hook"]
+    final = torch.load(runs["root"] / "c" / "agent.pt", weights_only=False)["state_dict"]
+    assert all(torch.equal(final[k], v) for k, v in hook.initial_state.items())
+    trained = torch.load(runs["root"] / "a" / "agent.pt", weights_only=False)["state_dict"]
+    assert not all(torch.equal(trained[k], v) for k, v in hook.initial_state.items())
+
+
+class SnapshotHook(PPOHook):
+    """Records the agent's weights when each iteration starts (after any resume)."""
+
+    def __init__(self):
+        self.starts: list[tuple[int, int, dict]] = []
+
+    def setup(self, agent, n_actions, device):
+        self.agent = agent
+
+    def on_iteration_start(self, iteration, global_step):
+        state = {k: v.clone() for k, v in self.agent.state_dict().items()}
+        self.starts.append((iteration, global_step, state))
+
+
+def test_resume_from_checkpoint(runs):
+    root = runs["root"]
+    d = root / "resumed"
+    d.mkdir()
+    shutil.copytree(root / "a" / "resume", d / "resume")
+    ckpt = load_torch(d / "resume" / "ckpt.pt")
+    logs: list[str] = []
+    hook = SnapshotHook()
+    res = train("Breakout", "vanilla", SEED, d, tiny_cfg(), hooks=[hook], log=logs.append)
+    assert any("resumed from" in s and "128" in s for s in logs)
+    assert res["steps"] == 256
+    # only the second iteration ran, starting from the checkpoint's weights
+    assert [(i, step) for i, step, _ in hook.starts] == [(1, 128)]
+    state = hook.starts[0][2]
+    assert all(torch.equal(state[k], v) for k, v in ckpt["model"].items())
+    _, rows = read_curve(d / "curve.csv")
+    _, ra = read_curve(root / "a" / "curve.csv")
+    assert [int(r["step"]) for r in rows] == [0, 128, 256]
+    assert rows[0] == ra[0]  # the curve so far came from the checkpoint
+    # same weights and evaluation seed at step 128: the same test score as the uninterrupted run
+    assert rows[1]["test_mean"] == ra[1]["test_mean"]
+
+
+def test_resume_checkpoint_of_another_run_refused(runs):
+    root = runs["root"]
+    d = root / "other"
+    d.mkdir()
+    shutil.copytree(root / "a" / "resume", d / "resume")
+    with pytest.raises(Exception, match="belongs to another run"):
+        train("Breakout", "resnet8", SEED, d, tiny_cfg(), log=lambda s: None)

@@ -1,0 +1,99 @@
+"""a2d.checkpoint: atomic writes and checked loading."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+import torch
+
+from a2d import A2DError
+from a2d.checkpoint import (
+    CheckpointError,
+    atomic_torch_save,
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    load_torch,
+)
+
+
+def test_atomic_write_json_leaves_only_the_file(tmp_path):
+    path = tmp_path / "sub" / "dir" / "eval.json"  # parents are created
+    atomic_write_json(path, {"mean": 1.5, "scores": [1, 2]})
+    assert json.loads(path.read_text()) == {"mean": 1.5, "scores": [1, 2]}
+    assert path.read_text().endswith("\n")
+    assert os.listdir(path.parent) == ["eval.json"]
+
+
+def test_atomic_write_replaces_existing(tmp_path):
+    path = tmp_path / "x.txt"
+    atomic_write_text(path, "old")
+    atomic_write_text(path, "new")
+    assert path.read_text() == "new"
+    assert os.listdir(tmp_path) == ["x.txt"]
+
+
+def test_failed_write_leaves_no_temp_and_keeps_old_file(tmp_path, monkeypatch):
+    path = tmp_path / "x.bin"
+    atomic_write_bytes(path, b"old")
+
+    def boom(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write_bytes(path, b"new")
+    assert path.read_bytes() == b"old"
+    assert os.listdir(tmp_path) == ["x.bin"]
+
+
+def test_torch_round_trip(tmp_path):
+    path = tmp_path / "ckpt.pt"
+    obj = {"format": "test-v1", "w": torch.arange(5.0)}
+    atomic_torch_save(path, obj)
+    back = load_torch(path)
+    assert back["format"] == "test-v1" and torch.equal(back["w"], obj["w"])
+    assert os.listdir(tmp_path) == ["ckpt.pt"]
+
+
+def test_load_truncated_file_raises(tmp_path):
+    path = tmp_path / "ckpt.pt"
+    atomic_torch_save(path, {"format": "test-v1", "w": torch.randn(1000)})
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    assert issubclass(CheckpointError, A2DError)
+    with pytest.raises(CheckpointError, match="unreadable"):
+        load_torch(path, "resume checkpoint")
+
+
+def test_load_random_bytes_raises(tmp_path):
+    path = tmp_path / "ckpt.pt"
+    path.write_bytes(os.urandom(4096))
+    with pytest.raises(CheckpointError) as e:
+        load_torch(path)
+    assert str(path) in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_load_missing_file_raises(tmp_path):
+    with pytest.raises(CheckpointError, match="not found"):
+        load_torch(tmp_path / "nope.pt")
+
+
+@pytest.mark.parametrize("obj", [{"w": 1}, [1, 2, 3], torch.zeros(2)])
+def test_load_without_format_raises(tmp_path, obj):
+    path = tmp_path / "x.pt"
+    torch.save(obj, path)
+    with pytest.raises(CheckpointError, match="format"):
+        load_torch(path)
+
+
+def test_load_agent_wrong_format(tmp_path):
+    from a2d.rl.ppo import load_agent
+
+    path = tmp_path / "agent.pt"
+    atomic_torch_save(path, {"format": "a2d-resume-v1"})
+    with pytest.raises(CheckpointError, match="a2d-agent-v1"):
+        load_agent(path)

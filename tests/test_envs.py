@@ -1,0 +1,247 @@
+"""a2d.envs: game names, the training env, the test-evaluation protocol."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from a2d import A2DError, envs
+from a2d.config import EnvConfig
+from a2d.envs import GameError, TrainEnv, canonical, rom_id, run_test_episodes, valid_games
+
+# ---- game names ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("Breakout", "Breakout"),
+        ("breakout", "Breakout"),
+        ("MsPacman", "MsPacman"),
+        ("ms_pacman", "MsPacman"),
+        ("ALE/Breakout-v5", "Breakout"),
+        ("ALE/MsPacman-v5", "MsPacman"),
+        ("BreakoutNoFrameskip-v4", "Breakout"),
+        ("space_invaders", "SpaceInvaders"),
+        ("SpaceInvaders", "SpaceInvaders"),
+        ("Pong", "Pong"),
+    ],
+)
+def test_canonical_game_names(name, expected):
+    assert canonical(name) == expected
+
+
+def test_rom_id():
+    assert rom_id("MsPacman") == "ms_pacman"
+    assert rom_id("ALE/SpaceInvaders-v5") == "space_invaders"
+
+
+def test_unknown_game_lists_valid_games():
+    assert issubclass(GameError, A2DError)
+    with pytest.raises(GameError) as e:
+        canonical("NotAGame")
+    msg = str(e.value)
+    assert "'NotAGame'" in msg
+    for g in ("Breakout", "MsPacman", "SpaceInvaders", "Pong"):
+        assert g in msg
+    assert "\n" not in msg
+
+
+def test_valid_games_are_sorted_camel_case():
+    games = valid_games()
+    assert games == sorted(games)
+    assert {"Breakout", "MsPacman", "SpaceInvaders", "Pong", "BeamRider"} <= set(games)
+    assert all(g[0].isupper() and "_" not in g for g in games)
+    assert all(canonical(g) == g for g in games)
+
+
+# ---- a recording wrapper around ale-py's vector env ---------------------------------------
+
+
+class Recorder:
+    """Wraps the env that ``envs._make`` builds; records what the env itself returned."""
+
+    def __init__(self, env):
+        self.env = env
+        self.lives: list[np.ndarray] = []
+        self.rewards: list[np.ndarray] = []
+        self.num_envs_made: int | None = None
+
+    def __getattr__(self, name):
+        return getattr(self.env, name)
+
+    def reset(self, **kw):
+        obs, info = self.env.reset(**kw)
+        self.lives.append(info["lives"].copy())
+        return obs, info
+
+    def step(self, actions):
+        obs, r, term, trunc, info = self.env.step(actions)
+        self.lives.append(info["lives"].copy())
+        self.rewards.append(np.asarray(r, dtype=np.float64).copy())
+        return obs, r, term, trunc, info
+
+
+@pytest.fixture
+def recorders(monkeypatch):
+    made: list[Recorder] = []
+    real = envs._make
+
+    def make(game, num_envs, **kw):
+        rec = Recorder(real(game, num_envs, **kw))
+        rec.num_envs_made = num_envs
+        made.append(rec)
+        return rec
+
+    monkeypatch.setattr(envs, "_make", make)
+    return made
+
+
+def random_policy(n_actions: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    return lambda obs: rng.integers(0, n_actions, size=len(obs))
+
+
+TEST_KW = dict(sticky=0.0, noop_max=30, frameskip=4, fire_on_life_loss=True)
+
+
+# ---- training env -------------------------------------------------------------------------
+
+
+def test_train_env_observation_and_step_shapes():
+    env = TrainEnv("Breakout", 2, EnvConfig(), seed=0)
+    try:
+        obs = env.reset()
+        assert obs.shape == (2, 4, 84, 84)
+        assert obs.dtype == np.uint8
+        assert env.n_actions == 4
+        obs, reward, done, finished = env.step(np.zeros(2, dtype=np.int64))
+        assert obs.shape == (2, 4, 84, 84) and obs.dtype == np.uint8
+        assert reward.shape == (2,) and reward.dtype == np.float32
+        assert done.shape == (2,) and done.dtype == bool
+        assert finished == []
+    finally:
+        env.close()
+
+
+def _train_rewards(reward_clipping: bool, steps: int = 300):
+    env = TrainEnv("SpaceInvaders", 2, EnvConfig(reward_clipping=reward_clipping), seed=0)
+    rng = np.random.default_rng(0)
+    try:
+        env.reset()
+        out = [env.step(rng.integers(0, env.n_actions, 2))[1] for _ in range(steps)]
+    finally:
+        env.close()
+    return np.concatenate(out)
+
+
+def test_train_rewards_clipped_to_sign():
+    clipped = _train_rewards(True)
+    assert set(np.unique(clipped).tolist()) <= {-1.0, 0.0, 1.0}
+    assert (clipped == 1.0).any()
+    raw = _train_rewards(False)
+    assert raw.max() > 1.0  # SpaceInvaders pays 5..30 per invader: clipping really did something
+    assert np.array_equal(np.sign(raw), clipped)  # same seed, same actions, same game
+
+
+def _play_one_train_game(cfg: EnvConfig, policy, max_steps: int):
+    env = TrainEnv("Breakout", 1, cfg, seed=0)
+    try:
+        env.reset()
+        n_done = 0
+        for t in range(max_steps):
+            _, _, done, finished = env.step(policy(None))
+            n_done += int(done[0])
+            if finished:
+                return n_done, finished, t + 1
+        return n_done, [], max_steps
+    finally:
+        env.close()
+
+
+def test_train_env_life_loss_ends_bootstrap_episode_not_game():
+    rng = np.random.default_rng(0)
+    n_done, finished, _ = _play_one_train_game(
+        EnvConfig(), lambda _: rng.integers(0, 4, 1), max_steps=20_000
+    )
+    assert len(finished) == 1
+    # Breakout: 5 lives -> 4 life-loss dones, then the game-over done
+    assert n_done == 5
+    ret, length = finished[0]
+    assert length > 5 and ret >= 0
+
+
+def test_train_env_without_episodic_life_one_done_per_game():
+    rng = np.random.default_rng(0)
+    n_done, finished, _ = _play_one_train_game(
+        EnvConfig(episodic_life=False), lambda _: rng.integers(0, 4, 1), max_steps=20_000
+    )
+    assert len(finished) == 1
+    assert n_done == 1
+
+
+def test_fire_on_life_loss_relaunches_the_ball():
+    noop = lambda _: np.zeros(1, dtype=np.int64)  # noqa: E731
+    # With FIRE after each lost life a NOOP-only player still loses all 5 balls quickly ...
+    n_done, finished, steps = _play_one_train_game(
+        EnvConfig(max_episode_frames=8000), noop, max_steps=2500
+    )
+    assert len(finished) == 1 and n_done == 5 and steps < 1500
+    # ... without it the ball is never served again and the game only ends at the frame cap.
+    n_done, finished, steps = _play_one_train_game(
+        EnvConfig(max_episode_frames=8000, fire_on_life_loss=False), noop, max_steps=2500
+    )
+    assert len(finished) == 1 and steps == 2000  # 8000 frames / frameskip 4
+    assert n_done == 2  # one life lost, then the truncation
+
+
+# ---- test protocol ------------------------------------------------------------------------
+
+
+def test_test_episode_spans_all_lives(recorders):
+    scores = run_test_episodes(
+        random_policy(4), "Breakout", episodes=1, num_envs=1, frame_cap=40_000, seed=3, **TEST_KW
+    )
+    assert len(scores) == 1
+    (rec,) = recorders
+    lives = [int(x[0]) for x in rec.lives]
+    assert lives[0] == 5
+    # every life of the game was played inside the single test episode: had a life loss ended
+    # the episode, run_test_episodes would have returned as soon as lives first dropped to 4
+    before_reset = lives[: lives.index(5, lives.index(1))] if 1 in lives else lives
+    assert {4, 3, 2, 1} <= set(before_reset)
+    assert lives[-1] == 5  # the last step was the game over (SameStep autoreset to a new game)
+
+
+def test_test_scores_are_raw_unclipped_sums(recorders):
+    scores = run_test_episodes(
+        random_policy(6), "SpaceInvaders", episodes=1, num_envs=1, frame_cap=4000, seed=0, **TEST_KW
+    )
+    (rec,) = recorders
+    rewards = np.concatenate(rec.rewards)
+    assert rewards.max() > 1.0  # the env was not asked to clip
+    assert scores == [float(rewards.sum())]  # and the score is the sum of raw rewards
+    assert scores[0] > 0 and scores[0] % 5 == 0  # SpaceInvaders: multiples of 5 points
+
+
+@pytest.mark.parametrize("episodes, num_envs", [(3, 2), (2, 5), (4, 4), (1, 3)])
+def test_episode_quota(recorders, episodes, num_envs):
+    scores = run_test_episodes(
+        random_policy(4),
+        "Breakout",
+        episodes=episodes,
+        num_envs=num_envs,
+        frame_cap=200,
+        seed=0,
+        **TEST_KW,
+    )
+    assert len(scores) == episodes
+    assert all(isinstance(s, float) for s in scores)
+    assert recorders[0].num_envs_made == min(episodes, num_envs)
+
+
+def test_test_episodes_repeatable_with_seed():
+    kw = dict(episodes=2, num_envs=2, frame_cap=2000, seed=11, **TEST_KW)
+    a = run_test_episodes(random_policy(4, 5), "Breakout", **kw)
+    b = run_test_episodes(random_policy(4, 5), "Breakout", **kw)
+    assert a == b

@@ -1,0 +1,91 @@
+"""The whole DAG end to end on the smoke preset (slow: run with ``pytest -m slow``)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+
+import pytest
+import yaml
+
+from a2d.config import deep_merge
+from a2d.envs import canonical
+
+pytestmark = pytest.mark.slow
+
+FIELDS = ["step", "test_mean", "test_std", "train_return", "sps", "wall_s"]
+
+
+@pytest.mark.timeout(900)
+def test_smoke_dag(repo, venv_bin, venv_env, tmp_path):
+    preset = repo / "presets" / "smoke.yaml"
+    cfg = deep_merge(
+        yaml.safe_load((repo / "config.yaml").read_text()), yaml.safe_load(preset.read_text())
+    )
+    results = tmp_path / "smoke"
+    workdir = tmp_path / "work"  # Snakemake's .snakemake/ (metadata, locks) stays out of the repo
+    workdir.mkdir()
+    p = subprocess.run(
+        [
+            str(venv_bin / "snakemake"),
+            "--cores",
+            "2",
+            "--snakefile",
+            str(repo / "Snakefile"),
+            "--directory",
+            str(workdir),
+            "--configfile",
+            str(repo / "config.yaml"),
+            str(preset),
+            "--config",
+            f"results={results}",
+        ],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        env=venv_env,
+        timeout=840,
+    )
+    assert p.returncode == 0, p.stderr[-5000:]
+
+    figs = results / "figures"
+    assert (figs / "fig1.pdf").read_bytes()[:5] == b"%PDF-"
+    assert (figs / "fig1.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    games = [canonical(g) for g in cfg["games"]]
+    fig_games = [canonical(g) for g in cfg["figure_games"]]
+    t_arch, t_seed = cfg["teacher"]["arch"], cfg["teacher"]["seed"]
+    for g in games:
+        teacher = json.loads((results / "teachers" / f"{g}.json").read_text())
+        assert (teacher["game"], teacher["arch"], teacher["seed"]) == (g, t_arch, t_seed)
+        assert teacher["agent"].endswith("agent.pt")
+    for g in set(games) | set(fig_games):
+        rnd = json.loads((results / "random" / f"{g}.json").read_text())
+        assert rnd["policy"] == "random" and rnd["episodes"] == cfg["eval"]["episodes"]
+
+    total = cfg["ppo"]["total_steps"]
+    interval = cfg["eval"]["interval"]
+    runs = {(g, a, s) for g in fig_games for a in cfg["sweep"]["archs"] for s in cfg["seeds"]}
+    runs |= {(g, t_arch, t_seed) for g in games}
+    for g, a, s in sorted(runs):
+        d = results / "runs" / g / a / f"seed{s}"
+        ev = json.loads((d / "eval.json").read_text())
+        assert ev["episodes"] == cfg["eval"]["episodes"] == len(ev["scores"])
+        assert (ev["game"], ev["arch"], ev["seed"], ev["steps"]) == (g, a, s, total)
+        assert ev["frame_cap"] == cfg["eval"]["frame_cap"]
+        model = json.loads((d / "model.json").read_text())
+        assert model["arch"] == a and model["macs"] > 0 and model["params"] > 0
+        with open(d / "curve.csv") as f:
+            reader = csv.DictReader(f)
+            assert reader.fieldnames == FIELDS
+            steps = [int(r["step"]) for r in reader]
+        assert steps == list(range(0, total + 1, interval))
+        assert (d / "agent.pt").stat().st_size > 0
+    # the resnet is costlier than the Nature CNN, as model.json says
+    g = fig_games[0]
+    macs = {
+        a: json.loads((results / "runs" / g / a / "seed1" / "model.json").read_text())["macs"]
+        for a in cfg["sweep"]["archs"]
+    }
+    assert macs["vanilla"] < macs["resnet8"]

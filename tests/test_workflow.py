@@ -1,0 +1,145 @@
+"""The Snakemake workflow: dry-run job counts derived from the config, and config errors."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import pytest
+import yaml
+
+from a2d.config import deep_merge
+from a2d.envs import canonical
+
+KNOWN_RULES = ("train", "teacher", "random_policy", "fig1", "all")
+
+
+def dry_run(repo, venv_bin, venv_env, tmp_path, *overlays: dict, configfiles=()):
+    """``snakemake -n`` from the repository root, results under tmp_path (nothing exists yet)."""
+    files = [str(f) for f in configfiles]
+    for i, over in enumerate(overlays):
+        p = tmp_path / f"overlay{i}.yaml"
+        p.write_text(yaml.safe_dump(over))
+        files.append(str(p))
+    cmd = [str(venv_bin / "snakemake"), "-n", "--cores", "1"]
+    if files:
+        cmd += ["--configfile", *files]
+    cmd += ["--config", f"results={tmp_path / 'results'}"]
+    return subprocess.run(cmd, cwd=repo, capture_output=True, text=True, env=venv_env, timeout=300)
+
+
+def job_stats(stdout: str) -> dict[str, int]:
+    """The first 'Job stats' table of a dry run: {rule: count}, with 'total'."""
+    lines = stdout[stdout.index("Job stats:") :].splitlines()[1:]
+    stats: dict[str, int] = {}
+    for line in lines:
+        m = re.match(r"^(\S+)\s+(\d+)\s*$", line)
+        if m:
+            stats[m.group(1)] = int(m.group(2))
+            if m.group(1) == "total":
+                break
+        elif stats:  # the table ended without a total line
+            break
+    assert "total" in stats, stdout
+    return stats
+
+
+def expected_counts(cfg: dict) -> dict[str, int]:
+    """What the DAG must hold, computed from the config alone."""
+    games = [canonical(g) for g in cfg["games"]]
+    fig_games = [canonical(g) for g in cfg["figure_games"]]
+    archs, seeds = cfg["sweep"]["archs"], cfg["seeds"]
+    t_arch, t_seed = cfg["teacher"]["arch"], cfg["teacher"]["seed"]
+    sweep = {(g, a, s) for g in fig_games for a in archs for s in seeds}
+    teachers = {(g, t_arch, t_seed) for g in games}
+    return {
+        "train": len(sweep | teachers),
+        "teacher": len(set(games)),
+        "random_policy": len(set(games) | set(fig_games)),
+        "fig1": 1,
+        "all": 1,
+    }
+
+
+def check_counts(stats: dict[str, int], cfg: dict) -> None:
+    exp = expected_counts(cfg)
+    assert {r: stats.get(r, 0) for r in KNOWN_RULES} == exp
+    assert stats["total"] == sum(v for k, v in stats.items() if k != "total")
+
+
+@pytest.fixture(scope="module")
+def base_cfg(repo):
+    return yaml.safe_load((repo / "config.yaml").read_text())
+
+
+@pytest.fixture(scope="module")
+def default_stats(repo, venv_bin, venv_env, tmp_path_factory):
+    p = dry_run(repo, venv_bin, venv_env, tmp_path_factory.mktemp("dry"))
+    assert p.returncode == 0, p.stderr[-3000:] + p.stdout[-3000:]
+    return job_stats(p.stdout)
+
+
+def test_default_config_dry_run_counts(default_stats, base_cfg):
+    check_counts(default_stats, base_cfg)
+    # spelled out for the shipped config.yaml: 4 figure games x 5 archs x 3 seeds, plus the
+    # resnet20 seed-1 teachers of the 8 games outside the figures
+    sweep = base_cfg["sweep"]["archs"]
+    n_sweep = len(base_cfg["figure_games"]) * len(sweep) * len(base_cfg["seeds"])
+    assert default_stats["train"] >= n_sweep
+    assert default_stats["teacher"] == len(base_cfg["games"])
+
+
+@pytest.mark.parametrize(
+    "overlay",
+    [
+        {"figure_games": ["Breakout", "Seaquest"], "seeds": [1]},  # a figure game outside games
+        {"teacher": {"arch": "vanilla", "seed": 2}},  # teachers of figure games are sweep runs
+        {"games": ["breakout", "ms_pacman"], "figure_games": ["ALE/Breakout-v5"]},  # any spelling
+    ],
+)
+def test_overlay_dry_run_counts(repo, venv_bin, venv_env, tmp_path, base_cfg, overlay):
+    p = dry_run(repo, venv_bin, venv_env, tmp_path, overlay)
+    assert p.returncode == 0, p.stderr[-3000:]
+    check_counts(job_stats(p.stdout), deep_merge(base_cfg, overlay))
+
+
+def test_smoke_preset_dry_run_counts(repo, venv_bin, venv_env, tmp_path, base_cfg):
+    preset = repo / "presets" / "smoke.yaml"
+    p = dry_run(repo, venv_bin, venv_env, tmp_path, configfiles=[preset])
+    assert p.returncode == 0, p.stderr[-3000:]
+    cfg = deep_merge(base_cfg, yaml.safe_load(preset.read_text()))
+    stats = job_stats(p.stdout)
+    check_counts(stats, cfg)
+    assert stats["train"] == 4  # Breakout x {vanilla, resnet8} x seeds {1, 2}; teacher among them
+
+
+def test_adding_a_game_adds_one_teacher_one_random_one_train(
+    repo, venv_bin, venv_env, tmp_path, base_cfg, default_stats
+):
+    assert "Seaquest" not in base_cfg["games"] + base_cfg["figure_games"]
+    p = dry_run(repo, venv_bin, venv_env, tmp_path, {"games": base_cfg["games"] + ["Seaquest"]})
+    assert p.returncode == 0, p.stderr[-3000:]
+    stats = job_stats(p.stdout)
+    diff = {k: stats.get(k, 0) - default_stats.get(k, 0) for k in set(stats) | set(default_stats)}
+    assert diff == {"teacher": 1, "random_policy": 1, "train": 1, "fig1": 0, "all": 0, "total": 3}
+
+
+def test_unknown_game_fails_dry_run(repo, venv_bin, venv_env, tmp_path):
+    p = dry_run(repo, venv_bin, venv_env, tmp_path, {"games": ["NotAGame"]})
+    assert p.returncode != 0
+    out = p.stdout + p.stderr
+    assert "unknown game" in out and "NotAGame" in out
+    assert "Job stats" not in out
+
+
+def test_unknown_config_key_fails_dry_run(repo, venv_bin, venv_env, tmp_path):
+    p = dry_run(repo, venv_bin, venv_env, tmp_path, {"ppo": {"learning_rat": 0.1}})
+    assert p.returncode != 0
+    out = p.stdout + p.stderr
+    assert "unknown config key" in out and "learning_rat" in out
+
+
+def test_unknown_arch_fails_dry_run(repo, venv_bin, venv_env, tmp_path):
+    p = dry_run(repo, venv_bin, venv_env, tmp_path, {"sweep": {"archs": ["vanilla", "resnet9"]}})
+    assert p.returncode != 0
+    assert "6n+2" in p.stdout + p.stderr
