@@ -124,5 +124,6 @@ class ArchController(nn.Module):
         return self.macs_fixed + float(self.macs_table.gather(1, idx.unsqueeze(1)).sum())
 
     def entropy(self) -> float:
-        p = self.probs()
+        """Mean per-cell entropy of softmax(alpha), normalised to [0, 1] (1 = uniform)."""
+        p = self.probs().detach()
         return float(-(p * p.clamp_min(1e-12).log()).sum(-1).mean() / math.log(len(self.choices)))

@@ -14,7 +14,7 @@ from a2d.checkpoint import CheckpointError, atomic_torch_save, atomic_write_json
 from a2d.config import MethodConfig, TrainConfig
 from a2d.models import build, get_spec
 from a2d.models.builder import derived_spec, supernet_spec
-from a2d.models.cost import count_macs, count_params
+from a2d.models.cost import count_macs, count_params, cpu_latency_ms
 from a2d.rl.ppo import load_agent, train
 from a2d.search.distill import DistillHook
 from a2d.search.hooks import SearchHook
@@ -129,6 +129,7 @@ def derive(supernet: str | Path, out: str | Path, name: str | None = None) -> di
         "search_wall_s": ckpt["search_wall_s"],
         "norm": ckpt["norm"],
         "confidence": [round(float(probs[i].max()), 4) for i in range(len(ops))],
+        "latency_ms_b1": round(cpu_latency_ms(net), 3),  # PyTorch eager, this machine's CPU
     }
     atomic_write_json(out, arch)
     return arch
