@@ -6,6 +6,9 @@ Cases (each in its own subprocess, so peak memory is per case):
   env_only      the training vector env (TrainEnv, same settings as training), random actions
   ppo_<arch>    the real `a2d.rl.ppo.train` loop at the default hyperparameters (8 envs x 128
                 steps, 4 epochs x 4 minibatches); SPS excludes the test evaluations
+  ppo_derived   the derived net with every cell = BENCH_OP
+  search_hard   a search with alpha pinned to BENCH_OP (hard: only that op runs), and
+  search_soft   the same in soft mode (all 9 ops run); cost_vs_derived = time per step / derived's
   infer_<arch>  forward latency at batch 1 and batch 8 (PyTorch eager, CPU)
 Writes JSON with machine info and versions, and prints a table.
 """
@@ -46,27 +49,73 @@ def case_env_only(game: str, steps: int) -> dict:
 
 def case_ppo(game: str, steps: int, arch: str) -> dict:
     from a2d.config import TrainConfig
+    from a2d.models.builder import derived_spec
     from a2d.results.curves import read_curve
     from a2d.rl.ppo import train
 
-    cfg = TrainConfig()
-    cfg.ppo.total_steps = steps
-    cfg.eval.interval = 10**9
-    cfg.eval.curve_episodes = cfg.eval.episodes = 1
-    cfg.eval.frame_cap = 2000
-    cfg.checkpoint_interval = 10**9
+    cfg = _bench_cfg(TrainConfig(), steps)
+    spec = derived_spec([BENCH_OP] * 14, f"derived_{BENCH_OP}") if arch == "derived" else arch
     with tempfile.TemporaryDirectory() as d:
-        train(game, arch, 1, d, cfg, log=lambda s: None)
+        train(game, spec, 1, d, cfg, log=lambda s: None)
         curve = read_curve(Path(d) / "curve.csv")
         macs = json.loads((Path(d) / "model.json").read_text())["macs"]
     return {"sps": float(curve["sps"][-1]), "steps": int(curve["step"][-1]), "macs": macs}
 
 
+BENCH_OP = "k3_e3"  # the op the search cases are pinned to, and the derived net they compare with
+
+
+def case_search(game: str, steps: int, mode: str) -> dict:
+    """One search (vanilla DNAS, no warm-up) with alpha pinned to BENCH_OP in every cell, so the
+    hard-mode sampled net equals the derived all-BENCH_OP net: the ratio is the search overhead."""
+    import math
+
+    import torch
+
+    from a2d.config import MethodConfig, TrainConfig
+    from a2d.models.builder import supernet_spec
+    from a2d.results.curves import read_curve
+    from a2d.rl.ppo import train
+    from a2d.search.hooks import SearchHook
+
+    class PinnedSearch(SearchHook):
+        def setup(self, agent, n_actions, device):
+            super().setup(agent, n_actions, device)
+            with torch.no_grad():
+                self.ctl.alpha[:, self.ctl.choices.index(BENCH_OP)] = 30.0
+
+    cfg = _bench_cfg(TrainConfig(), steps)
+    cfg.search.mode, cfg.search.warmup = mode, 0.0
+    iters = math.ceil(steps / cfg.ppo.batch_size)
+    with tempfile.TemporaryDirectory() as d:
+        hook = PinnedSearch(
+            supernet_spec(), cfg.search, MethodConfig(0.0, 0.0, "one_level"), iters, 9.35e6, d
+        )
+        train(game, supernet_spec(), 1, d, cfg, hooks=[hook], log=lambda s: None)
+        curve = read_curve(Path(d) / "curve.csv")
+    return {
+        "sps": float(curve["sps"][-1]),
+        "steps": int(curve["step"][-1]),
+        "mode": mode,
+        "pinned_op": BENCH_OP,
+    }
+
+
+def _bench_cfg(cfg, steps):
+    cfg.ppo.total_steps = steps
+    cfg.eval.interval = 10**9
+    cfg.eval.curve_episodes = cfg.eval.episodes = 1
+    cfg.eval.frame_cap = 2000
+    cfg.checkpoint_interval = 10**9
+    return cfg
+
+
 def case_infer(arch: str) -> dict:
     from a2d.models import build
+    from a2d.models.builder import derived_spec
     from a2d.models.cost import cpu_latency_ms
 
-    m = build(arch, 4)
+    m = build(derived_spec([BENCH_OP] * 14) if arch == "derived" else arch, 4)
     return {"latency_ms_b1": cpu_latency_ms(m, 1), "latency_ms_b8": cpu_latency_ms(m, 8)}
 
 
@@ -75,6 +124,8 @@ def run_case(name: str, game: str, steps: int) -> dict:
         res = case_env_only(game, steps * 4)
     elif name.startswith("ppo_"):
         res = case_ppo(game, steps, name[4:])
+    elif name.startswith("search_"):
+        res = case_search(game, steps, name[7:])
     elif name.startswith("infer_"):
         res = case_infer(name[6:])
     else:
@@ -125,13 +176,21 @@ def main() -> None:
         for c, r in results.items():
             if c.startswith("ppo_"):
                 r["fraction_of_env_only"] = r["sps"] / env_sps
+    derived_sps = results.get("ppo_derived", {}).get("sps")
+    if derived_sps:
+        for c, r in results.items():
+            if c.startswith("search_"):
+                r["cost_vs_derived"] = derived_sps / r["sps"]  # time per step, search / derived
     doc = {"machine": machine(), "game": a.game, "results": results}
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(doc, indent=2) + "\n")
-    print(f"\n{'case':16s} {'SPS':>8s} {'frac env':>9s} {'lat b1 ms':>10s} {'peak MB':>8s}")
+    print(
+        f"\n{'case':16s} {'SPS':>8s} {'frac env':>9s} {'x derived':>9s} {'lat b1 ms':>10s} {'peak MB':>8s}"
+    )
     for c, r in results.items():
         sps = f"{r['sps']:.0f}" if "sps" in r else "-"
         frac = f"{r['fraction_of_env_only']:.2f}" if "fraction_of_env_only" in r else "-"
+        frac += f" {r['cost_vs_derived']:>9.2f}" if "cost_vs_derived" in r else f" {'-':>9s}"
         lat = f"{r['latency_ms_b1']:.2f}" if "latency_ms_b1" in r else "-"
         print(f"{c:16s} {sps:>8s} {frac:>9s} {lat:>10s} {r['peak_rss_mb']:>8.0f}")
     print(f"\nwrote {a.out}")

@@ -5,6 +5,8 @@ import shlex
 from snakemake.utils import validate
 
 from a2d import A2DError
+from a2d.config import method as a2d_method
+from a2d.config import methods as a2d_methods
 from a2d.config import validate as a2d_validate
 from a2d.envs import canonical
 from a2d.models import get_spec
@@ -18,6 +20,19 @@ try:
     FIGURE_GAMES = [canonical(g) for g in config["figure_games"]]
     for _arch in config["sweep"]["archs"] + [config["teacher"]["arch"]]:
         get_spec(_arch)
+    METHODS = a2d_methods(config)
+    _search = config.get("search", {})
+    SEARCH_METHODS = _search.get("methods", list(METHODS))
+    FIG2_METHODS = _search.get("fig2_methods", ["vanilla_dnas", "a2d_one_level", "a2d_bi_level"])
+    ABLATION_METHODS = _search.get(
+        "ablation_methods", ["vanilla_dnas", "a2d_actor_only", "a2d_critic_only", "a2d_one_level"]
+    )
+    MAIN_METHOD = _search.get("main_method", "a2d_one_level")
+    for _m in {*SEARCH_METHODS, *FIG2_METHODS, *ABLATION_METHODS, MAIN_METHOD}:
+        a2d_method(config, _m)
+    for _m in {*FIG2_METHODS, *ABLATION_METHODS}:
+        if _m not in SEARCH_METHODS:
+            raise A2DError(f"search method {_m!r} is in a figure/table list but not in search.methods")
 except A2DError as e:
     raise WorkflowError(f"a2d config error: {e}")
 
@@ -31,14 +46,15 @@ TRAIN_THREADS = RES.get("train_threads", 2)
 TRAIN_MEM_MB = RES.get("train_mem_mb", 6000)
 GPU = RES.get("gpu", 0)
 
-# What a training job needs of the config, handed to `a2d train` as one JSON argument.
-_TRAIN_KEYS = ("device", "ppo", "env", "eval", "model", "checkpoint")
-TRAIN_CFG = shlex.quote(json.dumps({k: config[k] for k in _TRAIN_KEYS if k in config}))
+# What a run (train / search / retrain) needs of the config, handed over as one JSON argument.
+_RUN_KEYS = ("device", "ppo", "env", "eval", "model", "checkpoint", "search", "methods", "distill")
+RUN_CFG = shlex.quote(json.dumps({k: config[k] for k in _RUN_KEYS if k in config}))
 
 
 wildcard_constraints:
     game="[A-Za-z0-9]+",
     arch="[A-Za-z0-9_]+",
+    method="[A-Za-z0-9_]+",
     seed="[0-9]+",
 
 
@@ -56,10 +72,21 @@ def sweep_runs(name):
     ]
 
 
+def search_files(name, games, methods):
+    return [f"{RESULTS}/search/{g}/{m}/seed{s}/{name}" for g in games for m in methods for s in SEEDS]
+
+
+def retrained(name, games, methods):
+    return [f"{RESULTS}/runs/{g}/searched_{m}/seed{s}/{name}" for g in games for m in methods for s in SEEDS]
+
+
 def all_targets():
     return [
         f"{RESULTS}/figures/fig1.pdf",
         f"{RESULTS}/figures/fig1.png",
+        f"{RESULTS}/figures/fig2.pdf",
+        f"{RESULTS}/figures/fig2.png",
+        *[f"{RESULTS}/tables/{t}.{ext}" for t in ("table2", "table3", "table4") for ext in ("md", "tex", "csv")],
         *[f"{RESULTS}/teachers/{g}.json" for g in GAMES],
         *[f"{RESULTS}/random/{g}.json" for g in sorted(set(GAMES) | set(FIGURE_GAMES))],
     ]

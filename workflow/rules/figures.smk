@@ -41,3 +41,155 @@ rule fig1:
         "python -m a2d.results.fig1 --runs {params.runs} --random {params.random}"
         " --games {params.games} --archs {params.archs} --seeds {params.seeds}"
         " --pdf {output.pdf} --png {output.png} > {log} 2>&1"
+
+
+def _root(path, levels):
+    """{root}/{game}/{x}/seed{s}/file -> root (levels = directories below root)."""
+    for _ in range(levels + 1):
+        path = os.path.dirname(path)
+    return path
+
+
+rule fig2:
+    input:
+        curves=search_files("search_curve.csv", FIGURE_GAMES, FIG2_METHODS),
+    output:
+        pdf=report(
+            f"{RESULTS}/figures/fig2.pdf",
+            caption="../report/fig2.rst",
+            category="Figures",
+            labels={"figure": "Fig 2", "format": "pdf"},
+        ),
+        png=report(
+            f"{RESULTS}/figures/fig2.png",
+            caption="../report/fig2.rst",
+            category="Figures",
+            labels={"figure": "Fig 2", "format": "png"},
+        ),
+    conda:
+        "../envs/a2d.yaml"
+    log:
+        f"{RESULTS}/logs/figures/fig2.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/figures/fig2.tsv"
+    localrule: True
+    threads: 1
+    resources:
+        mem_mb=1000,
+        gpu=0,
+    params:
+        search=lambda w, input: _root(input.curves[0], 3),
+        games=" ".join(FIGURE_GAMES),
+        methods=" ".join(FIG2_METHODS),
+        seeds=" ".join(str(s) for s in SEEDS),
+    shell:
+        "python -m a2d.results.fig2 --search {params.search} --games {params.games}"
+        " --methods {params.methods} --seeds {params.seeds}"
+        " --pdf {output.pdf} --png {output.png} > {log} 2>&1"
+
+
+def _table_outputs(name):
+    return {
+        ext: report(
+            f"{RESULTS}/tables/{name}.{ext}",
+            caption=f"../report/{name}.rst",
+            category="Tables",
+            labels={"table": name, "format": ext},
+        )
+        for ext in ("md", "tex", "csv")
+    }
+
+
+rule table2:
+    input:
+        archs=search_files("arch.json", FIGURE_GAMES, ABLATION_METHODS),
+        search_evals=search_files("eval.json", FIGURE_GAMES, ABLATION_METHODS),
+        retrained=retrained("eval.json", FIGURE_GAMES, ABLATION_METHODS),
+    output:
+        **_table_outputs("table2"),
+    conda:
+        "../envs/a2d.yaml"
+    log:
+        f"{RESULTS}/logs/tables/table2.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/tables/table2.tsv"
+    localrule: True
+    threads: 1
+    resources:
+        mem_mb=500,
+        gpu=0,
+    params:
+        search=lambda w, input: _root(input.archs[0], 3),
+        runs=lambda w, input: _root(input.retrained[0], 3),
+        games=" ".join(FIGURE_GAMES),
+        methods=" ".join(ABLATION_METHODS),
+        labels=" ".join(
+            "+".join(n for n, c in (("actor", METHODS[m].actor), ("critic", METHODS[m].critic)) if c > 0)
+            or "none"
+            for m in ABLATION_METHODS
+        ),
+        seeds=" ".join(str(s) for s in SEEDS),
+        prefix=lambda w, output: output.md[: -len(".md")],
+    shell:
+        "python -m a2d.results.tables table2 --search {params.search} --runs {params.runs}"
+        " --games {params.games} --methods {params.methods} --labels {params.labels}"
+        " --seeds {params.seeds} --out {params.prefix} > {log} 2>&1"
+
+
+rule table3:
+    input:
+        archs=search_files("arch.json", FIGURE_GAMES, FIG2_METHODS),
+        search_evals=search_files("eval.json", FIGURE_GAMES, FIG2_METHODS),
+        retrained=retrained("eval.json", FIGURE_GAMES, FIG2_METHODS),
+    output:
+        **_table_outputs("table3"),
+    conda:
+        "../envs/a2d.yaml"
+    log:
+        f"{RESULTS}/logs/tables/table3.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/tables/table3.tsv"
+    localrule: True
+    threads: 1
+    resources:
+        mem_mb=500,
+        gpu=0,
+    params:
+        search=lambda w, input: _root(input.archs[0], 3),
+        runs=lambda w, input: _root(input.retrained[0], 3),
+        games=" ".join(FIGURE_GAMES),
+        methods=" ".join(FIG2_METHODS),
+        seeds=" ".join(str(s) for s in SEEDS),
+        prefix=lambda w, output: output.md[: -len(".md")],
+    shell:
+        "python -m a2d.results.tables table3 --search {params.search} --runs {params.runs}"
+        " --games {params.games} --methods {params.methods}"
+        " --seeds {params.seeds} --out {params.prefix} > {log} 2>&1"
+
+
+rule table4:
+    input:
+        archs=search_files("arch.json", GAMES, [MAIN_METHOD]),
+    output:
+        **_table_outputs("table4"),
+    conda:
+        "../envs/a2d.yaml"
+    log:
+        f"{RESULTS}/logs/tables/table4.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/tables/table4.tsv"
+    localrule: True
+    threads: 1
+    resources:
+        mem_mb=500,
+        gpu=0,
+    params:
+        search=lambda w, input: _root(input.archs[0], 3),
+        games=" ".join(GAMES),
+        method=MAIN_METHOD,
+        seeds=" ".join(str(s) for s in SEEDS),
+        prefix=lambda w, output: output.md[: -len(".md")],
+    shell:
+        "python -m a2d.results.tables table4 --search {params.search}"
+        " --games {params.games} --method {params.method}"
+        " --seeds {params.seeds} --out {params.prefix} > {log} 2>&1"

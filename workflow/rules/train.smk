@@ -2,6 +2,8 @@
 
 
 rule train:
+    wildcard_constraints:
+        arch="(?!searched_)[A-Za-z0-9_]+",  # retrained searched nets come from rule retrain
     output:
         eval=f"{RESULTS}/runs/{{game}}/{{arch}}/seed{{seed}}/eval.json",
         curve=f"{RESULTS}/runs/{{game}}/{{arch}}/seed{{seed}}/curve.csv",
@@ -18,7 +20,7 @@ rule train:
         mem_mb=TRAIN_MEM_MB,
         gpu=GPU,
     params:
-        cfg=TRAIN_CFG,
+        cfg=RUN_CFG,
         out=lambda w, output: os.path.dirname(output.eval),
     shell:
         "a2d train --game {wildcards.game} --arch {wildcards.arch} --seed {wildcards.seed}"
@@ -62,6 +64,6 @@ rule random_policy:
         mem_mb=1000,
         gpu=0,
     params:
-        cfg=TRAIN_CFG,
+        cfg=RUN_CFG,
     shell:
         "a2d random --game {wildcards.game} --out {output} --config-json {params.cfg} > {log} 2>&1"

@@ -1,13 +1,38 @@
-"""Reading results files (curve.csv, eval.json, model.json) and aggregating across seeds."""
+"""Reading results files (curve.csv, search_curve.csv, eval.json, model.json), aggregating across
+seeds, method labels and atomic writes of outputs."""
 
 from __future__ import annotations
 
 import csv
 import json
 import math
+import os
+import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+
+#: Display names of the search schemes (figures and tables); other names are shown as they are.
+METHOD_LABELS = {
+    "vanilla_dnas": "Vanilla-DNAS",
+    "a2d_one_level": "A2D-One-level",
+    "a2d_bi_level": "A2D-Bi-level",
+    "a2d_actor_only": "A2D-actor-only",
+    "a2d_critic_only": "A2D-critic-only",
+}
+
+
+def method_label(method: str) -> str:
+    return METHOD_LABELS.get(method, method)
+
+
+def _column(values: list[str]) -> np.ndarray:
+    """Floats ('' and 'nan' -> nan); a column with any other non-numeric value stays strings."""
+    try:
+        return np.array([float(v) if v not in ("", "nan") else math.nan for v in values])
+    except ValueError:
+        return np.array(values, dtype=str)
 
 
 def read_curve(path: str | Path) -> dict[str, np.ndarray]:
@@ -15,10 +40,7 @@ def read_curve(path: str | Path) -> dict[str, np.ndarray]:
         rows = list(csv.DictReader(f))
     if not rows:
         raise ValueError(f"{path}: empty curve")
-    return {
-        k: np.array([float(r[k]) if r[k] not in ("", "nan") else math.nan for r in rows])
-        for k in rows[0]
-    }
+    return {k: _column([r[k] for r in rows]) for k in rows[0]}
 
 
 def read_json(path: str | Path) -> dict:
@@ -42,3 +64,53 @@ def across_seeds(curves: list[dict[str, np.ndarray]], key: str = "test_mean"):
     else:
         sd = np.interp(steps, curves[0]["step"], curves[0]["test_std"])
     return steps, mean, mean - sd, mean + sd
+
+
+def search_dir(search_root: str | Path, game: str, method: str, seed: int) -> Path:
+    return Path(search_root) / game / method / f"seed{seed}"
+
+
+def _atomic(path: str | Path, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it onto ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    return _atomic(path, lambda tmp: tmp.write_text(text))
+
+
+def atomic_write_texts(files: dict[Path, str]) -> list[Path]:
+    """Write several files together: every temporary file is written first and only then are all
+    renamed, so a failure while writing leaves none of the outputs touched."""
+    tmps: dict[Path, str] = {}
+    try:
+        for path, text in files.items():
+            path = Path(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            with os.fdopen(fd, "w", newline="") as f:
+                f.write(text)
+            tmps[path] = tmp
+        for path, tmp in tmps.items():
+            os.replace(tmp, path)
+    finally:
+        for tmp in tmps.values():
+            Path(tmp).unlink(missing_ok=True)
+    return list(tmps)
+
+
+def save_figure(fig, paths: Sequence[str | Path], dpi: int = 150) -> None:
+    """``fig.savefig`` to each path (format from its suffix), each written atomically."""
+    for out in paths:
+        fmt = Path(out).suffix.lstrip(".")
+        _atomic(out, lambda tmp, fmt=fmt: fig.savefig(tmp, dpi=dpi, format=fmt))

@@ -1,0 +1,353 @@
+"""Tables 2-4 (Markdown, LaTeX and CSV from one in-memory table), read from results files only.
+
+- ``table2``: distillation ablation (none / actor / critic / both) on the figure games.
+- ``table3``: one-level vs bi-level search (and vanilla DNAS): scores, MACs, search wall time.
+- ``table4``: the derived architecture per game and seed (op per cell, MACs, params, latency).
+
+Inputs: ``{search}/{game}/{method}/seed{seed}/{arch,eval}.json`` (the search's derived
+architecture and its final test with the supernet's shared weights) and
+``{runs}/{game}/searched_{method}/seed{seed}/eval.json`` (that architecture retrained from
+scratch). Across seeds a cell shows "mean ± std" (sample std over seeds); with one seed a score
+shows "mean ± std over its test episodes (1 seed)". A missing or unreadable input stops with a
+one-line message naming the file, before any output is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import math
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from a2d.results.curves import atomic_write_texts, method_label, run_dir, search_dir
+
+# ---------------------------------------------------------------- the table model and renderers
+
+
+@dataclass
+class Table:
+    title: str
+    header: list[str]
+    rows: list[list[str]]
+    note: str = ""
+    align: str = ""  # LaTeX column alignment, one letter a column; default: "l" then "r"s
+
+    def __post_init__(self):
+        for r in self.rows:
+            if len(r) != len(self.header):
+                raise ValueError(f"row {r} has {len(r)} cells, header has {len(self.header)}")
+
+    def to_markdown(self) -> str:
+        def line(cells):
+            return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+        out = [f"**{self.title}**", "", line(self.header)]
+        out.append("|" + "|".join("---" for _ in self.header) + "|")
+        out += [line(r) for r in self.rows]
+        if self.note:
+            out += ["", self.note]
+        return "\n".join(out) + "\n"
+
+    def to_latex(self) -> str:
+        align = self.align or "l" + "r" * (len(self.header) - 1)
+        caption = latex_escape(self.title + (". " + self.note if self.note else ""))
+        out = [
+            "\\begin{table}[t]",
+            "\\centering",
+            "\\small",
+            f"\\caption{{{caption}}}",
+            f"\\begin{{tabular}}{{{align}}}",
+            "\\toprule",
+            " & ".join(latex_escape(h) for h in self.header) + " \\\\",
+            "\\midrule",
+        ]
+        out += [" & ".join(latex_escape(c) for c in r) + " \\\\" for r in self.rows]
+        out += ["\\bottomrule", "\\end{tabular}", "\\end{table}"]
+        return "\n".join(out) + "\n"
+
+    def to_csv(self) -> str:
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(self.header)
+        w.writerows(self.rows)
+        return buf.getvalue()
+
+
+_LATEX = {
+    "\\": r"\textbackslash{}",
+    "_": r"\_",
+    "%": r"\%",
+    "&": r"\&",
+    "#": r"\#",
+    "$": r"\$",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "±": r"$\pm$",
+}
+
+
+def latex_escape(text: str) -> str:
+    return "".join(_LATEX.get(ch, ch) for ch in text)
+
+
+def write_table(table: Table, prefix: str | Path) -> list[Path]:
+    """PREFIX.md, PREFIX.tex and PREFIX.csv, rendered from the same rows and written together."""
+    prefix = str(prefix)
+    return atomic_write_texts(
+        {
+            Path(prefix + ".md"): table.to_markdown(),
+            Path(prefix + ".tex"): table.to_latex(),
+            Path(prefix + ".csv"): table.to_csv(),
+        }
+    )
+
+
+# ---------------------------------------------------------------- numbers
+
+
+def _millions(x: float) -> str:
+    return f"{x / 1e6:.2f}M"
+
+
+FORMATS: dict[str, Callable[[float], str]] = {
+    "score": lambda x: f"{x:.1f}",
+    "macs": _millions,
+    "params": _millions,
+    "seconds": lambda x: f"{x:.0f}",
+    "ms": lambda x: f"{x:.2f}",
+}
+
+
+def fmt(x: float | None, kind: str) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    return FORMATS[kind](float(x))
+
+
+def mean_spread(values: Sequence[float], test_stds: Sequence[float] | None = None):
+    """Mean and spread of per-seed values: the sample std (ddof 1) across seeds when there are
+    several; with one seed the test-episode std of that seed (nan when not given)."""
+    if not values:
+        raise ValueError("no values")
+    mean = statistics.fmean(values)
+    if len(values) > 1:
+        return mean, statistics.stdev(values)
+    return mean, float(test_stds[0]) if test_stds else math.nan
+
+
+def fmt_mean_spread(
+    values: Sequence[float], kind: str, test_stds: Sequence[float] | None = None
+) -> str:
+    """ "mean ± std" across seeds; one seed: "mean ± test-std (1 seed)", or "mean" without one."""
+    mean, spread = mean_spread(values, test_stds)
+    if len(values) > 1:
+        return f"{fmt(mean, kind)} ± {fmt(spread, kind)}"
+    if test_stds:
+        return f"{fmt(mean, kind)} ± {fmt(spread, kind)} (1 seed)"
+    return fmt(mean, kind)
+
+
+# ---------------------------------------------------------------- reading inputs
+
+
+def read_input(path: Path) -> dict:
+    if not path.is_file():
+        raise SystemExit(f"missing input file: {path}")
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise SystemExit(f"unreadable input file: {path} ({e})") from e
+
+
+def _get(doc: dict, key: str, path: Path):
+    if key not in doc:
+        raise SystemExit(f"input file {path} has no {key!r}")
+    return doc[key]
+
+
+def _collect(paths: list[Path], key: str, with_std: bool = False):
+    docs = [(read_input(p), p) for p in paths]
+    values = [float(_get(d, key, p)) for d, p in docs]
+    stds = [float(_get(d, "std", p)) for d, p in docs] if with_std else None
+    return values, stds
+
+
+def _score(paths: list[Path]) -> str:
+    values, stds = _collect(paths, "mean", with_std=True)
+    return fmt_mean_spread(values, "score", stds)
+
+
+def _seeds_note(seeds: Sequence[int]) -> str:
+    if len(seeds) > 1:
+        return f"mean ± sample std over seeds {', '.join(map(str, seeds))}"
+    return f"seed {seeds[0]} only: scores are mean ± std over its test episodes (1 seed)"
+
+
+# ---------------------------------------------------------------- the tables
+
+
+def table2(
+    search: Path,
+    runs: Path,
+    games: list[str],
+    methods: list[str],
+    labels: list[str],
+    seeds: list[int],
+) -> Table:
+    if len(labels) != len(methods):
+        raise SystemExit(f"--labels has {len(labels)} entries, --methods has {len(methods)}")
+    rows = []
+    for game in games:
+        for method, label in zip(methods, labels):
+            sdirs = [search_dir(search, game, method, s) for s in seeds]
+            rdirs = [run_dir(runs, game, f"searched_{method}", s) for s in seeds]
+            macs, _ = _collect([d / "arch.json" for d in sdirs], "macs")
+            rows.append(
+                [
+                    game,
+                    label,
+                    _score([d / "eval.json" for d in sdirs]),
+                    _score([d / "eval.json" for d in rdirs]),
+                    fmt_mean_spread(macs, "macs"),
+                ]
+            )
+    return Table(
+        title="Table 2 — distillation ablation",
+        header=["Game", "Distillation", "Search score", "Retrained score", "MACs"],
+        rows=rows,
+        align="llrrr",
+        note=(
+            "Search score: the derived (argmax) architecture tested with the supernet's shared "
+            "weights at the end of the search; retrained score: that architecture trained from "
+            f"scratch; MACs of the derived architecture; {_seeds_note(seeds)}."
+        ),
+    )
+
+
+def table3(
+    search: Path, runs: Path, games: list[str], methods: list[str], seeds: list[int]
+) -> Table:
+    rows = []
+    for game in games:
+        for method in methods:
+            sdirs = [search_dir(search, game, method, s) for s in seeds]
+            rdirs = [run_dir(runs, game, f"searched_{method}", s) for s in seeds]
+            archs = [d / "arch.json" for d in sdirs]
+            macs, _ = _collect(archs, "macs")
+            wall, _ = _collect(archs, "search_wall_s")
+            rows.append(
+                [
+                    game,
+                    method_label(method),
+                    _score([d / "eval.json" for d in rdirs]),
+                    _score([d / "eval.json" for d in sdirs]),
+                    fmt_mean_spread(macs, "macs"),
+                    fmt_mean_spread(wall, "seconds"),
+                ]
+            )
+    return Table(
+        title="Table 3 — one-level vs bi-level search (and vanilla DNAS)",
+        header=[
+            "Game",
+            "Method",
+            "Retrained score",
+            "Search score",
+            "MACs",
+            "Search wall time (s)",
+        ],
+        rows=rows,
+        align="llrrrr",
+        note=(
+            "Retrained score: the derived architecture trained from scratch; search score: it "
+            "tested with the supernet's shared weights at the end of the search; search wall "
+            f"time excludes test evaluations; {_seeds_note(seeds)}."
+        ),
+    )
+
+
+def table4(search: Path, games: list[str], method: str, seeds: list[int]) -> Table:
+    entries = []
+    for game in games:
+        for seed in seeds:
+            path = search_dir(search, game, method, seed) / "arch.json"
+            entries.append((game, seed, path, read_input(path)))
+    n_cells = max(len(_get(a, "ops", p)) for *_, p, a in entries)
+    rows = []
+    for game, seed, path, arch in entries:
+        ops = list(_get(arch, "ops", path))
+        latency = arch.get("latency_ms_b1")
+        rows.append(
+            [
+                game,
+                str(seed),
+                *ops,
+                *["-"] * (n_cells - len(ops)),
+                fmt(_get(arch, "macs", path), "macs"),
+                fmt(_get(arch, "params", path), "params"),
+                fmt(latency, "ms"),
+            ]
+        )
+    return Table(
+        title=f"Table 4 — derived architectures ({method_label(method)})",
+        header=[
+            "Game",
+            "Seed",
+            *[f"Cell {i}" for i in range(1, n_cells + 1)],
+            "MACs",
+            "Params",
+            "Latency b1 (ms)",
+        ],
+        rows=rows,
+        align="lr" + "l" * n_cells + "rrr",
+        note=(
+            "kK_eE: inverted residual with kernel K and expansion E (_g2: grouped, 2 groups); "
+            "skip: identity (a projection where the shape changes). Latency: batch 1, PyTorch "
+            "eager, on the CPU of the machine that ran the search."
+        ),
+    )
+
+
+# ---------------------------------------------------------------- command line
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="table", required=True)
+
+    def common(p, runs=True, method_nargs="+"):
+        p.add_argument("--search", type=Path, required=True, help="root of the search outputs")
+        if runs:
+            p.add_argument("--runs", type=Path, required=True, help="root of the trained runs")
+        p.add_argument("--games", nargs="+", required=True)
+        if method_nargs == "+":
+            p.add_argument("--methods", nargs="+", required=True)
+        else:
+            p.add_argument("--method", required=True)
+        p.add_argument("--seeds", nargs="+", type=int, required=True)
+        p.add_argument("--out", required=True, help="output prefix: writes PREFIX.{md,tex,csv}")
+        return p
+
+    p2 = common(sub.add_parser("table2", help="distillation ablation"))
+    p2.add_argument("--labels", nargs="+", required=True, help="one label per method")
+    common(sub.add_parser("table3", help="one-level vs bi-level vs vanilla DNAS"))
+    common(sub.add_parser("table4", help="derived architecture per game"), False, "1")
+    a = ap.parse_args(argv)
+    if a.table == "table2":
+        table = table2(a.search, a.runs, a.games, a.methods, a.labels, a.seeds)
+    elif a.table == "table3":
+        table = table3(a.search, a.runs, a.games, a.methods, a.seeds)
+    else:
+        table = table4(a.search, a.games, a.method, a.seeds)
+    for path in write_table(table, a.out):
+        print(path)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,293 @@
+"""a2d.results.tables on synthetic search and run outputs."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import statistics
+
+import pytest
+
+from a2d.results import tables
+from a2d.results.tables import Table, fmt, fmt_mean_spread, latex_escape, mean_spread
+
+GAMES = ["Breakout", "Pong"]
+ABLATION = ["vanilla_dnas", "a2d_actor_only", "a2d_critic_only", "a2d_one_level"]
+LABELS = ["none", "actor", "critic", "both"]
+FIG2 = ["vanilla_dnas", "a2d_one_level", "a2d_bi_level"]
+SEEDS = [1, 2, 3]
+OPS = ["k3_e1", "k3_e1_g2", "k3_e3", "k3_e6", "k5_e1", "k5_e1_g2", "k5_e3", "k5_e6", "skip"]
+
+
+def arch_ops(seed: int) -> list[str]:
+    return [OPS[(i + seed) % len(OPS)] for i in range(14)]
+
+
+def search_score(game, method, seed):
+    return 10.0 * (GAMES.index(game) + 1) + (ABLATION + FIG2).index(method) + seed
+
+
+def retrained_score(game, method, seed):
+    return 2 * search_score(game, method, seed) + seed**2
+
+
+def macs(method, seed):
+    return 9_345_536 + 100_000 * seed + 1000 * len(method)
+
+
+def wall(method, seed):
+    return 3600.4 + 50.0 * seed + len(method)
+
+
+def _eval(mean, std, game, arch, seed):
+    return {
+        "mean": mean,
+        "std": std,
+        "episodes": 10,
+        "scores": [mean] * 10,
+        "frame_cap": 108000,
+        "sticky": 0.25,
+        "noop_max": 30,
+        "macs": 1,
+        "params": 1,
+        "train_wall_s": 1.0,
+        "game": game,
+        "arch": arch,
+        "seed": seed,
+        "steps": 1000,
+    }
+
+
+@pytest.fixture
+def roots(tmp_path):
+    search, runs = tmp_path / "search", tmp_path / "runs"
+    for g in GAMES:
+        for m in dict.fromkeys(ABLATION + FIG2):
+            for s in SEEDS:
+                d = search / g / m / f"seed{s}"
+                d.mkdir(parents=True)
+                arch = {
+                    "arch": m,
+                    "ops": arch_ops(s),
+                    "layers": [],
+                    "fc": 512,
+                    "macs": macs(m, s),
+                    "params": 1_234_567 + s,
+                    "game": g,
+                    "method": m,
+                    "seed": s,
+                    "search_steps": 1000,
+                    "search_wall_s": wall(m, s),
+                    "norm": "none",
+                    "confidence": [0.5] * 14,
+                    "latency_ms_b1": 1.2345 + s,
+                }
+                if s == 3:
+                    del arch["latency_ms_b1"]  # older arch.json without a latency
+                (d / "arch.json").write_text(json.dumps(arch))
+                (d / "eval.json").write_text(
+                    json.dumps(_eval(search_score(g, m, s), 0.25 * s, g, m, s))
+                )
+                r = runs / g / f"searched_{m}" / f"seed{s}"
+                r.mkdir(parents=True)
+                (r / "eval.json").write_text(
+                    json.dumps(_eval(retrained_score(g, m, s), 0.5 * s, g, f"searched_{m}", s))
+                )
+                (r / "model.json").write_text(
+                    json.dumps({"arch": f"searched_{m}", "macs": macs(m, s), "params": 1})
+                )
+    return search, runs
+
+
+# ---------------------------------------------------------------- parsing the three renderings
+
+
+def read_outputs(prefix):
+    md = (prefix.parent / (prefix.name + ".md")).read_text()
+    tex = (prefix.parent / (prefix.name + ".tex")).read_text()
+    rows = list(csv.reader(io.StringIO((prefix.parent / (prefix.name + ".csv")).read_text())))
+    md_rows = [
+        [c.strip() for c in line.strip().strip("|").split(" | ")]
+        for line in md.splitlines()
+        if line.startswith("| ")
+    ]
+    tex_rows = [
+        [c.strip() for c in line[: -len("\\\\")].split(" & ")]
+        for line in tex.splitlines()
+        if line.endswith("\\\\")
+    ]
+    return rows, md_rows, tex_rows, md, tex
+
+
+def check_agree(prefix):
+    rows, md_rows, tex_rows, md, tex = read_outputs(prefix)
+    assert len(rows) == len(md_rows) == len(tex_rows) > 1
+    for csv_row, md_row, tex_row in zip(rows, md_rows, tex_rows):
+        assert len(csv_row) == len(md_row) == len(tex_row)
+        for cell, md_cell, tex_cell in zip(csv_row, md_row, tex_row):
+            assert md_cell == cell
+            assert tex_cell == latex_escape(cell)
+    assert "\\toprule" in tex and "\\midrule" in tex and "\\bottomrule" in tex
+    return rows
+
+
+# ---------------------------------------------------------------- numbers
+
+
+def test_mean_spread_hand_checked():
+    mean, sd = mean_spread([1.0, 2.0, 6.0])
+    assert mean == pytest.approx(3.0)
+    assert sd == pytest.approx(math.sqrt(((1 - 3) ** 2 + (2 - 3) ** 2 + (6 - 3) ** 2) / 2))
+    assert mean_spread([4.0], [0.7]) == (4.0, 0.7)
+    assert math.isnan(mean_spread([4.0])[1])
+    assert fmt_mean_spread([1.0, 2.0, 6.0], "score") == "3.0 ± 2.6"
+    assert fmt_mean_spread([4.0], "score", [0.75]) == "4.0 ± 0.8 (1 seed)"
+    assert fmt_mean_spread([9_345_536], "macs") == "9.35M"
+    assert fmt_mean_spread([9e6, 10e6], "macs") == "9.50M ± 0.71M"
+    assert fmt_mean_spread([3600.4, 3700.6], "seconds") == "3650 ± 71"
+
+
+def test_fmt():
+    assert fmt(9_345_536, "macs") == "9.35M"
+    assert fmt(1_686_000, "params") == "1.69M"
+    assert fmt(12.345, "score") == "12.3"
+    assert fmt(3599.7, "seconds") == "3600"
+    assert fmt(None, "ms") == "-" and fmt(math.nan, "score") == "-"
+
+
+def test_latex_escape():
+    assert latex_escape("k3_e1_g2 50% a&b #1") == r"k3\_e1\_g2 50\% a\&b \#1"
+    assert latex_escape("1.0 ± 0.5") == r"1.0 $\pm$ 0.5"
+
+
+def test_renderings_agree_with_awkward_cells(tmp_path):
+    t = Table("T", ["a_b", "c"], [["x|y", "50% & #2"], ["k5_e6", "1.0 ± 2.0"]], note="n")
+    tables.write_table(t, tmp_path / "t")
+    csv_rows = list(csv.reader(io.StringIO((tmp_path / "t.csv").read_text())))
+    assert csv_rows == [t.header, *t.rows]
+    assert "| x\\|y | 50% & #2 |" in (tmp_path / "t.md").read_text()
+    assert r"x|y & 50\% \& \#2 \\" in (tmp_path / "t.tex").read_text()
+    with pytest.raises(ValueError):
+        Table("T", ["a", "b"], [["only one"]])
+
+
+# ---------------------------------------------------------------- the three tables
+
+
+def test_table2(roots, tmp_path):
+    search, runs = roots
+    prefix = tmp_path / "out" / "table2"
+    tables.main(
+        ["table2", "--search", str(search), "--runs", str(runs), "--games", *GAMES]
+        + ["--methods", *ABLATION, "--labels", *LABELS, "--seeds", *map(str, SEEDS)]
+        + ["--out", str(prefix)]
+    )
+    rows = check_agree(prefix)
+    assert rows[0] == ["Game", "Distillation", "Search score", "Retrained score", "MACs"]
+    body = rows[1:]
+    assert [(r[0], r[1]) for r in body] == [(g, lab) for g in GAMES for lab in LABELS]
+    # hand-check one cell: Pong, critic only (a2d_critic_only), seeds 1..3
+    row = body[len(LABELS) + 2]
+    s = [search_score("Pong", "a2d_critic_only", x) for x in SEEDS]  # 23, 24, 25
+    assert s == [23.0, 24.0, 25.0] and row[2] == "24.0 ± 1.0"
+    r = [retrained_score("Pong", "a2d_critic_only", x) for x in SEEDS]  # 47, 52, 59
+    assert row[3] == f"{statistics.fmean(r):.1f} ± {statistics.stdev(r):.1f}" == "52.7 ± 6.0"
+    m = [macs("a2d_critic_only", x) for x in SEEDS]
+    assert row[4] == f"{statistics.fmean(m) / 1e6:.2f}M ± {statistics.stdev(m) / 1e6:.2f}M"
+    assert row[4] == "9.56M ± 0.10M"
+    assert sorted(p.name for p in prefix.parent.iterdir()) == [
+        "table2.csv",
+        "table2.md",
+        "table2.tex",
+    ]
+
+
+def test_table2_one_seed_uses_test_std(roots):
+    search, runs = roots
+    t = tables.table2(search, runs, ["Breakout"], ["a2d_one_level"], ["both"], [2])
+    assert t.rows == [["Breakout", "both", "15.0 ± 0.5 (1 seed)", "34.0 ± 1.0 (1 seed)", "9.56M"]]
+    assert "1 seed" in t.note
+
+
+def test_table2_labels_must_match_methods(roots):
+    search, runs = roots
+    with pytest.raises(SystemExit, match="labels"):
+        tables.table2(search, runs, GAMES, ABLATION, LABELS[:2], SEEDS)
+
+
+def test_table3(roots, tmp_path):
+    search, runs = roots
+    prefix = tmp_path / "table3"
+    tables.main(
+        ["table3", "--search", str(search), "--runs", str(runs), "--games", *GAMES]
+        + ["--methods", *FIG2, "--seeds", "1", "2", "--out", str(prefix)]
+    )
+    rows = check_agree(prefix)
+    assert rows[0] == [
+        "Game",
+        "Method",
+        "Retrained score",
+        "Search score",
+        "MACs",
+        "Search wall time (s)",
+    ]
+    assert [r[1] for r in rows[1:4]] == ["Vanilla-DNAS", "A2D-One-level", "A2D-Bi-level"]
+    row = rows[1 + 3 + 2]  # Pong, a2d_bi_level
+    w = [wall("a2d_bi_level", x) for x in (1, 2)]
+    assert row[5] == f"{statistics.fmean(w):.0f} ± {statistics.stdev(w):.0f}" == "3687 ± 35"
+    s = [search_score("Pong", "a2d_bi_level", x) for x in (1, 2)]
+    assert row[3] == f"{statistics.fmean(s):.1f} ± {statistics.stdev(s):.1f}"
+    assert "A2D-Bi-level" in (tmp_path / "table3.md").read_text()
+
+
+def test_table4_lists_ops_in_order(roots, tmp_path):
+    search, _ = roots
+    prefix = tmp_path / "table4"
+    tables.main(
+        ["table4", "--search", str(search), "--games", *GAMES, "--method", "a2d_one_level"]
+        + ["--seeds", *map(str, SEEDS), "--out", str(prefix)]
+    )
+    rows = check_agree(prefix)
+    header = rows[0]
+    assert header == ["Game", "Seed", *[f"Cell {i}" for i in range(1, 15)]] + [
+        "MACs",
+        "Params",
+        "Latency b1 (ms)",
+    ]
+    body = rows[1:]
+    assert [(r[0], r[1]) for r in body] == [(g, str(s)) for g in GAMES for s in SEEDS]
+    for r in body:
+        assert r[2:16] == arch_ops(int(r[1]))
+        assert r[16] == f"{macs('a2d_one_level', int(r[1])) / 1e6:.2f}M"
+        assert r[17] == "1.23M"
+    assert [r[18] for r in body[:3]] == ["2.23", "3.23", "-"]  # seed 3 has no latency
+    tex = (tmp_path / "table4.tex").read_text()
+    assert r"k3\_e1\_g2" in tex and "k3_e1_g2" not in tex
+
+
+@pytest.mark.parametrize(
+    "argv, missing",
+    [
+        (
+            ["table2", "--methods", *ABLATION, "--labels", *LABELS],
+            "runs/Pong/searched_a2d_critic_only/seed2/eval.json",
+        ),
+        (["table3", "--methods", *FIG2], "search/Pong/a2d_bi_level/seed2/eval.json"),
+        (["table4", "--method", "a2d_one_level"], "search/Pong/a2d_one_level/seed2/arch.json"),
+    ],
+)
+def test_missing_file_names_it_and_writes_nothing(roots, tmp_path, argv, missing):
+    search, runs = roots
+    (tmp_path / missing).unlink()
+    out = tmp_path / "out"
+    args = [argv[0], "--search", str(search)]
+    if argv[0] != "table4":
+        args += ["--runs", str(runs)]
+    args += [*argv[1:], "--games", *GAMES, "--seeds", *map(str, SEEDS), "--out", str(out / "t")]
+    with pytest.raises(SystemExit) as e:
+        tables.main(args)
+    msg = str(e.value.code)
+    assert msg == f"missing input file: {tmp_path / missing}"
+    assert not out.exists()
