@@ -11,7 +11,20 @@ import yaml
 from a2d.config import deep_merge
 from a2d.envs import canonical
 
-KNOWN_RULES = ("train", "teacher", "random_policy", "fig1", "all")
+KNOWN_RULES = (
+    "train",
+    "teacher",
+    "random_policy",
+    "search",
+    "derive",
+    "retrain",
+    "fig1",
+    "fig2",
+    "table2",
+    "table3",
+    "table4",
+    "all",
+)
 
 
 def dry_run(repo, venv_bin, venv_env, tmp_path, *overlays: dict, configfiles=()):
@@ -51,12 +64,39 @@ def expected_counts(cfg: dict) -> dict[str, int]:
     archs, seeds = cfg["sweep"]["archs"], cfg["seeds"]
     t_arch, t_seed = cfg["teacher"]["arch"], cfg["teacher"]["seed"]
     sweep = {(g, a, s) for g in fig_games for a in archs for s in seeds}
-    teachers = {(g, t_arch, t_seed) for g in games}
+    search = cfg.get("search", {})
+    registry = {**cfg.get("methods", {})}
+    methods = search.get("methods", list(registry))
+    fig2 = search.get("fig2_methods", ["vanilla_dnas", "a2d_one_level", "a2d_bi_level"])
+    ablation = search.get(
+        "ablation_methods", ["vanilla_dnas", "a2d_actor_only", "a2d_critic_only", "a2d_one_level"]
+    )
+    main = search.get("main_method", "a2d_one_level")
+    searches = {(g, m, s) for g in fig_games for m in methods for s in seeds}
+    searches |= {(g, main, s) for g in games for s in seeds}
+    retrains = {(g, m, s) for g in fig_games for m in set(fig2) | set(ablation) for s in seeds}
+
+    def distils(m):
+        return registry[m]["actor"] > 0 or registry[m]["critic"] > 0
+
+    # a game needs a teacher for table/figure listing (all games), for distilling searches
+    # and for every retrain (retraining distils from the teacher)
+    teacher_games = (
+        set(games) | {g for g, m, _ in searches if distils(m)} | {g for g, _, _ in retrains}
+    )
+    teachers = {(g, t_arch, t_seed) for g in teacher_games}
     return {
         "train": len(sweep | teachers),
-        "teacher": len(set(games)),
+        "teacher": len(teacher_games),
         "random_policy": len(set(games) | set(fig_games)),
+        "search": len(searches),
+        "derive": len(retrains),
+        "retrain": len(retrains),
         "fig1": 1,
+        "fig2": 1,
+        "table2": 1,
+        "table3": 1,
+        "table4": 1,
         "all": 1,
     }
 
@@ -113,7 +153,7 @@ def test_smoke_preset_dry_run_counts(repo, venv_bin, venv_env, tmp_path, base_cf
     assert stats["train"] == 4  # Breakout x {vanilla, resnet8} x seeds {1, 2}; teacher among them
 
 
-def test_adding_a_game_adds_one_teacher_one_random_one_train(
+def test_adding_a_game_adds_exactly_its_jobs(
     repo, venv_bin, venv_env, tmp_path, base_cfg, default_stats
 ):
     assert "Seaquest" not in base_cfg["games"] + base_cfg["figure_games"]
@@ -121,7 +161,12 @@ def test_adding_a_game_adds_one_teacher_one_random_one_train(
     assert p.returncode == 0, p.stderr[-3000:]
     stats = job_stats(p.stdout)
     diff = {k: stats.get(k, 0) - default_stats.get(k, 0) for k in set(stats) | set(default_stats)}
-    assert diff == {"teacher": 1, "random_policy": 1, "train": 1, "fig1": 0, "all": 0, "total": 3}
+    n_seeds = len(base_cfg["seeds"])
+    expected = {k: 0 for k in diff}
+    # its teacher run + teacher record + random score, and the main method's search per seed
+    expected.update({"teacher": 1, "random_policy": 1, "train": 1, "search": n_seeds})
+    expected["total"] = 3 + n_seeds
+    assert diff == expected
 
 
 def test_unknown_game_fails_dry_run(repo, venv_bin, venv_env, tmp_path):

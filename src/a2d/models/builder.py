@@ -150,6 +150,10 @@ def check_spec(spec: Any, where: str = "spec") -> None:
         bad = [o for o in spec["ops"] if o not in CELL_OPS]
         if bad:
             raise ArchError(f"{where}: unknown cell op {bad[0]!r}; valid: {', '.join(CELL_OPS)}")
+        if spec.get("layers") != supernet_layers(spec["ops"]):
+            raise ArchError(
+                f"{where}: 'layers' do not match 'ops' (the derived layout of those ops)"
+            )
     if "layers" not in spec or not isinstance(spec["layers"], list):
         raise ArchError(f"{where}: an architecture spec needs a 'layers' list (or 'ops')")
     for i, layer in enumerate(spec["layers"]):

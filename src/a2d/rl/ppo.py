@@ -221,9 +221,9 @@ def train(
 
     env = TrainEnv(game, p.num_envs, cfg.env, seed)
     agent = build(spec, env.n_actions, norm=cfg.model.norm, fc_dim=cfg.model.fc_dim).to(device)
+    card = model_card(agent, arch_name)  # before hooks attach (a supernet: its uniform mixture)
     for h in hooks:
         h.setup(agent, env.n_actions, device)
-    card = model_card(agent, arch_name)
     atomic_write_json(out / "model.json", card)
     optimizer = torch.optim.Adam(agent.parameters(), lr=p.learning_rate, eps=p.adam_eps)
 

@@ -36,7 +36,10 @@ class ArchController(nn.Module):
         if not self.cells:
             raise ValueError("the agent has no searchable (mixed) cells")
         for i, c in enumerate(self.cells):
-            c.controller, c.cell = self, i
+            # a plain attribute, not a registered sub-module: alpha stays out of the agent's
+            # parameters, optimiser and state_dict
+            object.__setattr__(c, "controller", self)
+            c.cell = i
         self.choices = list(self.cells[0].choices)
         n, k = len(self.cells), len(self.choices)
         self.mode, self.tau_start, self.tau_end = mode, tau_start, tau_end

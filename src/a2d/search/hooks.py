@@ -128,7 +128,8 @@ class SearchHook(PPOHook):
 
     def on_iteration_end(self, iteration, global_step, writer):
         writer.add_scalar("search/temperature", self.ctl.tau, global_step)
-        writer.add_scalar("search/expected_macs", float(self.ctl.expected_macs()), global_step)
+        with torch.no_grad():
+            writer.add_scalar("search/expected_macs", float(self.ctl.expected_macs()), global_step)
         writer.add_scalar("search/argmax_macs", self.ctl.argmax_macs(), global_step)
         writer.add_scalar("search/alpha_entropy", self.ctl.entropy(), global_step)
         writer.add_scalar("search/lambda_f", self.lambda_f, global_step)

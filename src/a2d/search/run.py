@@ -40,7 +40,10 @@ def teacher_agent_path(teacher: str | Path) -> Path:
 
 
 def load_teacher(teacher: str | Path, game: str, device: str) -> torch.nn.Module:
+    from a2d.envs import canonical
+
     agent, ckpt = load_agent(teacher_agent_path(teacher), device)
+    game = canonical(game)
     if ckpt["game"] != game:
         from a2d import A2DError
 
@@ -65,7 +68,13 @@ def run_search(
     tcs.ppo.total_steps = tc.search.steps
     p = tcs.ppo
     num_iterations = max(1, -(-p.total_steps // p.batch_size))
-    spec = supernet_spec()
+    spec = {**supernet_spec(), "fc": tc.model.fc_dim}
+    if method.optimisation == "bi_level" and p.num_minibatches < 2:
+        from a2d import A2DError
+
+        raise A2DError(
+            "bi-level search alternates weight and alpha minibatches: ppo.num_minibatches must be >= 2"
+        )
     macs_ref = count_macs(build(get_spec(tc.search.macs_ref_arch), 18))
     search = SearchHook(spec, tc.search, method, num_iterations, macs_ref, out, tc.model.norm)
     hooks = [search]
@@ -115,7 +124,7 @@ def derive(supernet: str | Path, out: str | Path, name: str | None = None) -> di
         )
     alpha = ckpt["alpha"]
     ops = [ckpt["choices"][j] for j in alpha.argmax(-1).tolist()]
-    spec = derived_spec(ops, name or f"{ckpt['method']}")
+    spec = {**derived_spec(ops, name or f"{ckpt['method']}"), "fc": ckpt["spec"].get("fc", 512)}
     net = build(spec, ckpt["n_actions"], norm=ckpt["norm"])
     probs = torch.softmax(alpha, -1)
     arch = {

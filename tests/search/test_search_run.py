@@ -1,0 +1,219 @@
+"""a2d.search.run end to end at a tiny scale: a vanilla-DNAS search, an A2D search distilling from
+a tiny teacher, their outputs, derivation, and teachers that must be refused."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+import pytest
+import torch
+
+from a2d import A2DError
+from a2d.checkpoint import CheckpointError, atomic_torch_save, load_torch
+from a2d.config import DEFAULT_METHODS, MethodConfig, TrainConfig
+from a2d.models import build, count_macs, get_spec
+from a2d.models.ops import CELL_OPS
+from a2d.rl.ppo import train
+from a2d.search import run as run_mod
+from a2d.search.distill import DistillHook
+from a2d.search.hooks import SEARCH_CURVE_FIELDS
+from a2d.search.run import derive, run_search
+
+SEED = 5
+QUIET = {"log": lambda s: None}
+
+
+def tiny_cfg() -> TrainConfig:
+    tc = TrainConfig()
+    tc.ppo.num_envs = 2
+    tc.ppo.num_steps = 32
+    tc.ppo.num_minibatches = 2
+    tc.ppo.update_epochs = 1
+    tc.search.steps = 192  # 3 iterations of 64 steps: 1 warm-up, 2 search
+    tc.search.warmup = 0.34
+    tc.eval.episodes = 1
+    tc.eval.curve_episodes = 1
+    tc.eval.num_envs = 1
+    tc.eval.frame_cap = 1000
+    tc.eval.interval = 64
+    tc.device = "cpu"
+    tc.torch_threads = 1
+    return tc
+
+
+class SpyDistillHook(DistillHook):
+    """DistillHook that keeps the terms it added (to see that distillation took part)."""
+
+    terms: list[dict[str, float]] = []
+
+    def extra_losses(self, obs, logits, value):
+        out = super().extra_losses(obs, logits, value)
+        SpyDistillHook.terms.append({k: float(v.detach()) for k, v in out.items()})
+        return out
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("search")
+    out = {"root": root}
+    out["dnas"] = run_search(
+        "Breakout", "vanilla_dnas", MethodConfig(0, 0, "one_level"), None, SEED,
+        root / "dnas", tiny_cfg(), **QUIET,
+    )  # fmt: skip
+    teacher_cfg = tiny_cfg()
+    teacher_cfg.ppo.total_steps = 128
+    train("Breakout", "vanilla", SEED, root / "teacher", teacher_cfg, **QUIET)
+    SpyDistillHook.terms = []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(run_mod, "DistillHook", SpyDistillHook)
+        out["a2d"] = run_search(
+            "Breakout", "a2d_one_level", DEFAULT_METHODS["a2d_one_level"], root / "teacher",
+            SEED, root / "a2d", tiny_cfg(), **QUIET,
+        )  # fmt: skip
+    out["distill_terms"] = list(SpyDistillHook.terms)
+    return out
+
+
+def read_csv(path):
+    with open(path) as f:
+        reader = csv.DictReader(f)
+        return reader.fieldnames, list(reader)
+
+
+@pytest.mark.parametrize("name", ["dnas", "a2d"])
+def test_outputs_present(runs, name):
+    d = runs["root"] / name
+    for f in ("search_curve.csv", "alpha.csv", "supernet.pt", "arch.json", "eval.json"):
+        assert (d / f).is_file(), f
+    assert not (d / "agent.pt").exists()  # the supernet checkpoint replaces it
+    assert runs[name]["steps"] == 192
+
+
+@pytest.mark.parametrize("name", ["dnas", "a2d"])
+def test_search_curve(runs, name):
+    fields, rows = read_csv(runs["root"] / name / "search_curve.csv")
+    assert fields == SEARCH_CURVE_FIELDS
+    assert fields == [
+        "step", "test_mean", "test_std", "temperature", "expected_macs", "lambda_f",
+        "argmax_macs", "alpha_entropy", "phase",
+    ]  # fmt: skip
+    assert [int(r["step"]) for r in rows] == [0, 64, 128, 192]
+    phases = [r["phase"] for r in rows]
+    assert phases == ["warmup", "warmup", "search", "search"]
+    for r in rows:
+        assert float(r["test_mean"]) >= 0
+        assert float(r["lambda_f"]) == pytest.approx(0.1)
+        assert 0 < float(r["alpha_entropy"]) <= 1.0 + 1e-6
+        assert 3e6 < float(r["argmax_macs"]) < 6e7 and 3e6 < float(r["expected_macs"]) < 6e7
+        tau = float(r["temperature"])
+        assert math.isnan(tau) if r["phase"] == "warmup" else 0.5 <= tau <= 5.0
+    search_taus = [float(r["temperature"]) for r in rows if r["phase"] == "search"]
+    assert search_taus == pytest.approx([5.0, 0.5])  # exponential from tau_start to tau_end
+    # alpha is untouched in the warm-up and trained afterwards (the cost term lowers E[MACs])
+    assert rows[0]["expected_macs"] == rows[1]["expected_macs"]
+    assert float(rows[-1]["expected_macs"]) < float(rows[1]["expected_macs"])
+
+
+@pytest.mark.parametrize("name", ["dnas", "a2d"])
+def test_alpha_csv(runs, name):
+    d = runs["root"] / name
+    fields, rows = read_csv(d / "alpha.csv")
+    assert fields == ["step", "cell", *CELL_OPS]
+    _, curve = read_csv(d / "search_curve.csv")
+    assert len(rows) == len(curve) * 14
+    assert [(int(r["step"]), int(r["cell"])) for r in rows] == [
+        (int(c["step"]), i) for c in curve for i in range(14)
+    ]
+    for r in rows:
+        assert sum(float(r[op]) for op in CELL_OPS) == pytest.approx(1.0, abs=1e-5)
+    # the last rows are softmax(alpha) of the saved supernet
+    probs = torch.softmax(load_torch(d / "supernet.pt")["alpha"], -1)
+    last = torch.tensor([[float(r[op]) for op in CELL_OPS] for r in rows[-14:]])
+    torch.testing.assert_close(last, probs, rtol=0, atol=1e-6)
+    assert all(float(rows[i][op]) == pytest.approx(1 / 9) for i in range(14) for op in CELL_OPS)
+
+
+@pytest.mark.parametrize("name", ["dnas", "a2d"])
+def test_supernet_checkpoint(runs, name):
+    ckpt = load_torch(runs["root"] / name / "supernet.pt")
+    assert ckpt["format"] == run_mod.SUPERNET_FORMAT
+    assert ckpt["alpha"].shape == (14, len(CELL_OPS))
+    assert ckpt["alpha"].abs().sum() > 0  # alpha was trained after the warm-up
+    assert ckpt["choices"] == list(CELL_OPS)
+    assert ckpt["macs_table"].shape == (14, len(CELL_OPS))
+    assert (ckpt["game"], ckpt["seed"], ckpt["n_actions"], ckpt["steps"]) == (
+        "Breakout", SEED, 4, 192,
+    )  # fmt: skip
+    assert ckpt["method"] == {"dnas": "vanilla_dnas", "a2d": "a2d_one_level"}[name]
+    assert ckpt["search_wall_s"] >= 0
+
+
+@pytest.mark.parametrize("name", ["dnas", "a2d"])
+def test_arch_json_and_derive(runs, name, tmp_path):
+    d = runs["root"] / name
+    arch = json.loads((d / "arch.json").read_text())
+    ckpt = load_torch(d / "supernet.pt")
+    ops = arch["ops"]
+    assert len(ops) == 14 and set(ops) <= set(CELL_OPS)
+    assert ops == [CELL_OPS[j] for j in ckpt["alpha"].argmax(-1).tolist()]
+    table = ckpt["macs_table"].tolist()
+    assert arch["macs"] == ckpt["macs_fixed"] + sum(
+        table[i][CELL_OPS.index(op)] for i, op in enumerate(ops)
+    )
+    net = build(get_spec(str(d / "arch.json")), 4)
+    assert count_macs(net) == arch["macs"]
+    assert (arch["game"], arch["method"], arch["seed"]) == ("Breakout", ckpt["method"], SEED)
+    assert len(arch["confidence"]) == 14 and arch["latency_ms_b1"] > 0
+    # deriving again, elsewhere, gives the same architecture
+    again = derive(d / "supernet.pt", tmp_path / "other.json", name="again")
+    assert again["ops"] == ops and again["macs"] == arch["macs"]
+    assert json.loads((tmp_path / "other.json").read_text())["arch"] == "again"
+
+
+def test_a2d_search_distils_from_the_teacher(runs):
+    terms = runs["distill_terms"]
+    assert len(terms) == 3 * 2  # 3 iterations x 1 epoch x 2 minibatches
+    assert all(set(t) == {"distill_actor", "distill_critic"} for t in terms)
+    assert all(math.isfinite(v) and v > 0 for t in terms for v in t.values())
+
+
+def test_derive_refuses_a_plain_agent(runs, tmp_path):
+    with pytest.raises(CheckpointError, match="not a supernet"):
+        derive(runs["root"] / "teacher" / "agent.pt", tmp_path / "x.json")
+
+
+def test_a2d_method_needs_a_teacher(tmp_path):
+    with pytest.raises(A2DError, match="teacher"):
+        run_search(
+            "Breakout", "a2d_one_level", DEFAULT_METHODS["a2d_one_level"], None, SEED,
+            tmp_path, tiny_cfg(), **QUIET,
+        )  # fmt: skip
+    assert not (tmp_path / "supernet.pt").exists()
+
+
+def test_teacher_of_another_game_refused(runs, tmp_path):
+    # the Breakout teacher relabelled as a Pong one (cheaper than training on Pong)
+    ckpt = load_torch(runs["root"] / "teacher" / "agent.pt")
+    atomic_torch_save(tmp_path / "pong" / "agent.pt", {**ckpt, "game": "Pong"})
+    with pytest.raises(A2DError, match="Pong"):
+        run_search(
+            "Breakout", "a2d_one_level", DEFAULT_METHODS["a2d_one_level"], tmp_path / "pong",
+            SEED, tmp_path / "out", tiny_cfg(), **QUIET,
+        )  # fmt: skip
+    # and the real Breakout teacher for a Pong search
+    with pytest.raises(A2DError, match="Breakout"):
+        run_search(
+            "Pong", "a2d_actor_only", DEFAULT_METHODS["a2d_actor_only"], runs["root"] / "teacher",
+            SEED, tmp_path / "out", tiny_cfg(), **QUIET,
+        )  # fmt: skip
+    assert not (tmp_path / "out" / "supernet.pt").exists()
+
+
+def test_missing_teacher_refused(tmp_path):
+    with pytest.raises(CheckpointError, match="teacher not found"):
+        run_search(
+            "Breakout", "a2d_critic_only", DEFAULT_METHODS["a2d_critic_only"], tmp_path / "none",
+            SEED, tmp_path / "out", tiny_cfg(), **QUIET,
+        )  # fmt: skip
