@@ -157,7 +157,17 @@ def main() -> None:
     ap.add_argument(
         "--cases",
         nargs="+",
-        default=["env_only", "ppo_vanilla", "ppo_resnet20", "infer_vanilla", "infer_resnet20"],
+        default=[
+            "env_only",
+            "ppo_vanilla",
+            "ppo_resnet20",
+            "ppo_derived",
+            "search_hard",
+            "search_soft",
+            "infer_vanilla",
+            "infer_resnet20",
+            "infer_derived",
+        ],
     )
     ap.add_argument("--out", type=Path, default=Path("benchmarks/out/bench.json"))
     ap.add_argument("--case", help=argparse.SUPPRESS)

@@ -161,6 +161,9 @@ class SearchConfig:
     """MACs_ref = the MACs of this architecture."""
     macs_band: list[float] | None = None
     """Optional [low, high] MACs of the derived net: lambda_f doubles above it, halves below."""
+    eval_interval: int | None = None
+    """Steps between test evaluations of the argmax architecture during a search (Fig 2);
+    None: eval.interval, but at least 8 points per search."""
 
 
 @dataclass

@@ -46,8 +46,11 @@ TRAIN_THREADS = RES.get("train_threads", 2)
 TRAIN_MEM_MB = RES.get("train_mem_mb", 6000)
 GPU = RES.get("gpu", 0)
 
-# What a run (train / search / retrain) needs of the config, handed over as one JSON argument.
-_RUN_KEYS = ("device", "ppo", "env", "eval", "model", "checkpoint", "search", "methods", "distill")
+# What a job needs of the config, handed over as one JSON argument. Training jobs get only the
+# training sections, so editing a search key does not invalidate (and rerun) trained agents.
+_TRAIN_KEYS = ("device", "ppo", "env", "eval", "model", "checkpoint")
+_RUN_KEYS = (*_TRAIN_KEYS, "search", "methods", "distill")
+TRAIN_CFG = shlex.quote(json.dumps({k: config[k] for k in _TRAIN_KEYS if k in config}))
 RUN_CFG = shlex.quote(json.dumps({k: config[k] for k in _RUN_KEYS if k in config}))
 
 

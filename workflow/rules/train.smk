@@ -20,7 +20,7 @@ rule train:
         mem_mb=TRAIN_MEM_MB,
         gpu=GPU,
     params:
-        cfg=RUN_CFG,
+        cfg=TRAIN_CFG,
         out=lambda w, output: os.path.dirname(output.eval),
     shell:
         "a2d train --game {wildcards.game} --arch {wildcards.arch} --seed {wildcards.seed}"
@@ -64,6 +64,6 @@ rule random_policy:
         mem_mb=1000,
         gpu=0,
     params:
-        cfg=RUN_CFG,
+        cfg=TRAIN_CFG,
     shell:
         "a2d random --game {wildcards.game} --out {output} --config-json {params.cfg} > {log} 2>&1"
