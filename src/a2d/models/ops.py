@@ -34,8 +34,21 @@ SQRT2 = math.sqrt(2)
 
 
 def init_layer(layer: nn.Module, std: float = SQRT2, bias: float = 0.0) -> nn.Module:
-    """CleanRL's orthogonal initialisation."""
-    nn.init.orthogonal_(layer.weight, std)
+    """CleanRL's orthogonal initialisation (unchanged for the Nature CNN); gain ``std`` per output unit.
+
+    A depthwise conv has one k*k filter per channel, which an orthogonal init over the
+    (channels, k*k) matrix would shrink to norm ~sqrt(k*k/channels) (the signal then fades by
+    ~5x per cell); it gets a normal init of the same gain per channel instead."""
+    w = layer.weight
+    depthwise = isinstance(layer, nn.Conv2d) and layer.groups > 1 and w.shape[1] == 1
+    if depthwise:
+        nn.init.normal_(w, 0.0, std / math.sqrt(w[0].numel()))
+    else:
+        nn.init.orthogonal_(w, std)
+        rows, cols = w.shape[0], w[0].numel()
+        if rows > cols and std > 0:  # more outputs than inputs: orthogonal columns leave each row
+            with torch.no_grad():  # a norm of sqrt(cols/rows); give every output unit gain `std`
+                w.mul_(math.sqrt(rows / cols))
     if layer.bias is not None:
         nn.init.constant_(layer.bias, bias)
     return layer

@@ -67,7 +67,9 @@ def run_search(
     tcs = copy.deepcopy(tc)
     tcs.ppo.total_steps = tc.search.steps
     p = tcs.ppo
-    tcs.eval.interval = tc.search.eval_interval or min(tc.eval.interval, max(p.batch_size, tc.search.steps // 8))
+    tcs.eval.interval = tc.search.eval_interval or min(
+        tc.eval.interval, max(p.batch_size, tc.search.steps // 8)
+    )
     num_iterations = max(1, -(-p.total_steps // p.batch_size))
     spec = {**supernet_spec(), "fc": tc.model.fc_dim}
     if method.optimisation == "bi_level" and p.num_minibatches < 2:
