@@ -150,3 +150,18 @@ def test_macs_ordering_of_the_extremes(table):
     assert skip / 1e6 == pytest.approx(3.7, abs=0.1)
     assert k3 / 1e6 == pytest.approx(10.0, abs=0.2)
     assert k5 / 1e6 == pytest.approx(56.0, abs=0.5)
+
+
+@pytest.mark.parametrize("op", ["k3_e3", "k5_e6", "k3_e1_g2", "skip"])
+def test_signal_does_not_fade_through_fourteen_cells(op):
+    """Initialisation keeps activations alive through the 14 cells (depthwise convs used to
+    shrink them ~5x per non-residual cell, leaving a constant net)."""
+    torch.manual_seed(0)
+    net = build(derived_spec([op] * 14), 6)
+    x = torch.randint(0, 255, (8, 4, 84, 84), dtype=torch.uint8)
+    with torch.no_grad():
+        feats = net.features(x)
+    vanilla = build("vanilla", 6)
+    with torch.no_grad():
+        ref = vanilla.features(x)
+    assert feats.std() > 0.2 * ref.std()
