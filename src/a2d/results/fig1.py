@@ -58,6 +58,7 @@ def plot(
     fig.suptitle(
         f"Test score during training ({len(seeds)} seed{'s' if len(seeds) > 1 else ''}; band: {band})",
         fontsize=9,
+        wrap=True,
     )
     fig.tight_layout()
     for out in (out_pdf, out_png):

@@ -86,6 +86,7 @@ def plot(
             "Test score of the argmax architecture during the search (shared weights; "
             f"{len(seeds)} seed{'s' if len(seeds) > 1 else ''}; band: {band}; grey: warm-up)",
             fontsize=9,
+            wrap=True,
         )
         fig.tight_layout()
         save_figure(fig, [out_pdf, out_png])
