@@ -84,11 +84,26 @@ def read_curve(path):
         return reader.fieldnames, list(reader)
 
 
+class KeepResumeHook(PPOHook):
+    """Copies the resume checkpoint as it stands mid-run (a finished run removes it)."""
+
+    def __init__(self, run_dir, keep_dir):
+        self.run_dir, self.keep_dir = run_dir, keep_dir
+
+    def on_iteration_start(self, iteration, global_step):
+        src = self.run_dir / "resume"
+        if (src / "ckpt.pt").exists() and not self.keep_dir.exists():
+            shutil.copytree(src, self.keep_dir)
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("train")
     out = {"root": root}
-    out["a"] = train("Breakout", "vanilla", SEED, root / "a", tiny_cfg(), log=lambda s: None)
+    keep = KeepResumeHook(root / "a", root / "a_resume")
+    out["a"] = train(
+        "Breakout", "vanilla", SEED, root / "a", tiny_cfg(), hooks=[keep], log=lambda s: None
+    )
     out["b"] = train("ALE/Breakout-v5", "vanilla", SEED, root / "b", tiny_cfg(), log=lambda s: None)
     hook = CountingHook(step_weights=False)
     out["hook"] = hook
@@ -145,7 +160,8 @@ def test_agent_pt_loads(runs):
 def test_tensorboard_and_resume_checkpoint_written(runs):
     run = runs["root"] / "a"
     assert any((run / "tb").iterdir())
-    st = load_torch(run / "resume" / "ckpt.pt", "resume checkpoint")
+    assert not (run / "resume" / "ckpt.pt").exists()  # spent once the run finished
+    st = load_torch(runs["root"] / "a_resume" / "ckpt.pt", "resume checkpoint")
     assert st["format"] == "a2d-resume-v1"
     assert st["global_step"] == 128 and st["iteration"] == 1
 
@@ -213,7 +229,7 @@ def test_resume_from_checkpoint(runs):
     root = runs["root"]
     d = root / "resumed"
     d.mkdir()
-    shutil.copytree(root / "a" / "resume", d / "resume")
+    shutil.copytree(root / "a_resume", d / "resume")
     ckpt = load_torch(d / "resume" / "ckpt.pt")
     logs: list[str] = []
     hook = SnapshotHook()
@@ -236,6 +252,6 @@ def test_resume_checkpoint_of_another_run_refused(runs):
     root = runs["root"]
     d = root / "other"
     d.mkdir()
-    shutil.copytree(root / "a" / "resume", d / "resume")
+    shutil.copytree(root / "a_resume", d / "resume")
     with pytest.raises(Exception, match="belongs to another run"):
         train("Breakout", "resnet8", SEED, d, tiny_cfg(), log=lambda s: None)

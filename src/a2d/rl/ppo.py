@@ -480,6 +480,8 @@ def train(
         "train_wall_s": round(train_time, 2),
     }
     atomic_write_json(out / "eval.json", result)
+    # finished: the resume state is spent (a forced rerun must start afresh, not from it)
+    resume_path.unlink(missing_ok=True)
     writer.close()
     log(
         f"final test {final['mean']:.2f} ± {final['std']:.2f} over {final['episodes']} episodes; "
