@@ -93,3 +93,28 @@ def all_targets():
         *[f"{RESULTS}/teachers/{g}.json" for g in GAMES],
         *[f"{RESULTS}/random/{g}.json" for g in sorted(set(GAMES) | set(FIGURE_GAMES))],
     ]
+
+
+def search_inputs(wildcards):
+    """A method that distils needs its game's teacher; vanilla DNAS does not."""
+    m = METHODS[wildcards.method]
+    return {"teacher": f"{RESULTS}/teachers/{wildcards.game}.json"} if (m.actor > 0 or m.critic > 0) else {}
+
+
+def _root(path, levels):
+    """{root}/{game}/{x}/seed{s}/file -> root (levels = directories below root)."""
+    for _ in range(levels + 1):
+        path = os.path.dirname(path)
+    return path
+
+
+def _table_outputs(name):
+    return {
+        ext: report(
+            f"{RESULTS}/tables/{name}.{ext}",
+            caption=f"../report/{name}.rst",
+            category="Tables",
+            labels={"table": name, "format": ext},
+        )
+        for ext in ("md", "tex", "csv")
+    }

@@ -43,13 +43,6 @@ rule fig1:
         " --pdf {output.pdf} --png {output.png} > {log} 2>&1"
 
 
-def _root(path, levels):
-    """{root}/{game}/{x}/seed{s}/file -> root (levels = directories below root)."""
-    for _ in range(levels + 1):
-        path = os.path.dirname(path)
-    return path
-
-
 rule fig2:
     input:
         curves=search_files("search_curve.csv", FIGURE_GAMES, FIG2_METHODS),
@@ -86,18 +79,6 @@ rule fig2:
         "python -m a2d.results.fig2 --search {params.search} --games {params.games}"
         " --methods {params.methods} --seeds {params.seeds}"
         " --pdf {output.pdf} --png {output.png} > {log} 2>&1"
-
-
-def _table_outputs(name):
-    return {
-        ext: report(
-            f"{RESULTS}/tables/{name}.{ext}",
-            caption=f"../report/{name}.rst",
-            category="Tables",
-            labels={"table": name, "format": ext},
-        )
-        for ext in ("md", "tex", "csv")
-    }
 
 
 rule table2:

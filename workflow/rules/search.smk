@@ -1,12 +1,6 @@
 # Architecture search per (game, method, seed), derivation, and retraining of the derived net.
 
 
-def search_inputs(wildcards):
-    """A method that distils needs its game's teacher; vanilla DNAS does not."""
-    m = METHODS[wildcards.method]
-    return {"teacher": f"{RESULTS}/teachers/{wildcards.game}.json"} if (m.actor > 0 or m.critic > 0) else {}
-
-
 rule search:
     input:
         unpack(search_inputs),
