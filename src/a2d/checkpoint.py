@@ -8,14 +8,14 @@ Snakemake's deletion of a failed job's outputs.
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-import torch
 
 from a2d import A2DError
 
@@ -24,23 +24,39 @@ class CheckpointError(A2DError):
     pass
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    path = Path(path)
+def temp_beside(path: Path) -> tuple[int, str]:
+    """An open temporary file in ``path``'s directory (created if needed), with ordinary
+    permissions (mkstemp alone makes 0600 files)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     umask = os.umask(0)
     os.umask(umask)
-    os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes 0600 files; results are ordinary files
+    os.fchmod(fd, 0o666 & ~umask)
+    return fd, tmp
+
+
+def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it onto ``path``."""
+    path = Path(path)
+    fd, tmp = temp_beside(path)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as f:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+
+    atomic_write(path, write)
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
@@ -51,13 +67,25 @@ def atomic_write_json(path: str | Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
+def atomic_write_csv(path: str | Path, fields: list[str], rows: list[dict[str, Any]]) -> None:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
+    w.writeheader()
+    w.writerows(rows)
+    atomic_write_text(path, buf.getvalue())
+
+
 def atomic_torch_save(path: str | Path, obj: Any) -> None:
+    import torch
+
     buf = io.BytesIO()
     torch.save(obj, buf)
     atomic_write_bytes(path, buf.getvalue())
 
 
 def load_torch(path: str | Path, what: str = "checkpoint") -> dict[str, Any]:
+    import torch
+
     try:
         obj = torch.load(path, map_location="cpu", weights_only=False)
     except FileNotFoundError:

@@ -7,11 +7,12 @@ import csv
 import json
 import math
 import os
-import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+
+from a2d.checkpoint import atomic_write, temp_beside
 
 #: Display names of the search schemes (figures and tables); other names are shown as they are.
 METHOD_LABELS = {
@@ -70,23 +71,8 @@ def search_dir(search_root: str | Path, game: str, method: str, seed: int) -> Pa
     return Path(search_root) / game / method / f"seed{seed}"
 
 
-def _atomic(path: str | Path, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it onto ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def atomic_write_text(path: str | Path, text: str) -> Path:
-    return _atomic(path, lambda tmp: tmp.write_text(text))
+    return atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
 def atomic_write_texts(files: dict[Path, str]) -> list[Path]:
@@ -96,8 +82,7 @@ def atomic_write_texts(files: dict[Path, str]) -> list[Path]:
     try:
         for path, text in files.items():
             path = Path(path)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            fd, tmp = temp_beside(path)
             with os.fdopen(fd, "w", newline="") as f:
                 f.write(text)
             tmps[path] = tmp
@@ -113,4 +98,4 @@ def save_figure(fig, paths: Sequence[str | Path], dpi: int = 150) -> None:
     """``fig.savefig`` to each path (format from its suffix), each written atomically."""
     for out in paths:
         fmt = Path(out).suffix.lstrip(".")
-        _atomic(out, lambda tmp, fmt=fmt: fig.savefig(tmp, dpi=dpi, format=fmt))
+        atomic_write(out, lambda tmp, fmt=fmt: fig.savefig(tmp, dpi=dpi, format=fmt))

@@ -15,7 +15,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from a2d.results.curves import across_seeds, read_curve, read_json, run_dir  # noqa: E402
+from a2d.results.curves import across_seeds, read_curve, read_json, run_dir, save_figure  # noqa: E402
 
 
 def plot(
@@ -61,12 +61,10 @@ def plot(
         wrap=True,
     )
     fig.tight_layout()
-    for out in (out_pdf, out_png):
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.stem}.tmp{out.suffix}")
-        fig.savefig(tmp, dpi=150)
-        tmp.replace(out)
-    plt.close(fig)
+    try:
+        save_figure(fig, (out_pdf, out_png))
+    finally:
+        plt.close(fig)
 
 
 def main(argv=None) -> None:

@@ -16,8 +16,6 @@ Outputs in ``out_dir``:
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 import math
 import random
 import time
@@ -29,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from a2d.checkpoint import atomic_torch_save, atomic_write_json, atomic_write_text, load_torch
+from a2d.checkpoint import atomic_torch_save, atomic_write_csv, atomic_write_json, load_torch
 from a2d.config import TrainConfig, resolve_device, to_dict
 from a2d.envs import TrainEnv, canonical
 from a2d.models import build, get_spec
@@ -167,12 +165,7 @@ def set_threads(n: int) -> None:
 
 
 def write_curve(path: Path, rows: list[dict[str, Any]]) -> None:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=CURVE_FIELDS)
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: r[k] for k in CURVE_FIELDS})
-    atomic_write_text(path, buf.getvalue())
+    atomic_write_csv(path, CURVE_FIELDS, rows)
 
 
 def load_agent(path: str | Path, device: str = "cpu") -> tuple[nn.Module, dict[str, Any]]:

@@ -3,15 +3,13 @@ argmax test evaluations, and the search's own outputs (search_curve.csv, alpha.c
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from a2d.checkpoint import atomic_write_text
+from a2d.checkpoint import atomic_write_csv
 from a2d.config import MethodConfig, SearchConfig
 from a2d.models.cost import cell_macs_table
 from a2d.rl.ppo import PPOHook
@@ -28,14 +26,6 @@ SEARCH_CURVE_FIELDS = [
     "alpha_entropy",
     "phase",
 ]
-
-
-def _csv(fields: list[str], rows: list[dict[str, Any]]) -> str:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=fields)
-    w.writeheader()
-    w.writerows(rows)
-    return buf.getvalue()
 
 
 class SearchHook(PPOHook):
@@ -162,7 +152,7 @@ class SearchHook(PPOHook):
 
     # ---- outputs
     def write_outputs(self) -> None:
-        atomic_write_text(self.out / "search_curve.csv", _csv(SEARCH_CURVE_FIELDS, self.curve))
-        atomic_write_text(
-            self.out / "alpha.csv", _csv(["step", "cell", *self.ctl.choices], self.alpha_rows)
+        atomic_write_csv(self.out / "search_curve.csv", SEARCH_CURVE_FIELDS, self.curve)
+        atomic_write_csv(
+            self.out / "alpha.csv", ["step", "cell", *self.ctl.choices], self.alpha_rows
         )
