@@ -23,6 +23,10 @@ KNOWN_RULES = (
     "table2",
     "table3",
     "table4",
+    "table1",
+    "fig3",
+    "aggregate",
+    "config_used",
     "all",
 )
 
@@ -75,6 +79,9 @@ def expected_counts(cfg: dict) -> dict[str, int]:
     searches = {(g, m, s) for g in fig_games for m in methods for s in seeds}
     searches |= {(g, main, s) for g in games for s in seeds}
     retrains = {(g, m, s) for g in fig_games for m in set(fig2) | set(ablation) for s in seeds}
+    retrains |= {(g, main, s) for g in games for s in seeds}  # Fig 3, Table 1, aggregate
+    baselines = cfg.get("baselines", ["vanilla", "resnet14", "resnet20"])
+    baseline_runs = {(g, a, s) for g in games for a in baselines for s in seeds}
 
     def distils(m):
         return registry[m]["actor"] > 0 or registry[m]["critic"] > 0
@@ -86,7 +93,7 @@ def expected_counts(cfg: dict) -> dict[str, int]:
     )
     teachers = {(g, t_arch, t_seed) for g in teacher_games}
     return {
-        "train": len(sweep | teachers),
+        "train": len(sweep | teachers | baseline_runs),
         "teacher": len(teacher_games),
         "random_policy": len(set(games) | set(fig_games)),
         "search": len(searches),
@@ -97,6 +104,10 @@ def expected_counts(cfg: dict) -> dict[str, int]:
         "table2": 1,
         "table3": 1,
         "table4": 1,
+        "table1": 1,
+        "fig3": 1,
+        "aggregate": 1,
+        "config_used": 1,
         "all": 1,
     }
 
@@ -162,11 +173,39 @@ def test_adding_a_game_adds_exactly_its_jobs(
     stats = job_stats(p.stdout)
     diff = {k: stats.get(k, 0) - default_stats.get(k, 0) for k in set(stats) | set(default_stats)}
     n_seeds = len(base_cfg["seeds"])
+    n_base = len(base_cfg["baselines"])
     expected = {k: 0 for k in diff}
-    # its teacher run + teacher record + random score, and the main method's search per seed
-    expected.update({"teacher": 1, "random_policy": 1, "train": 1, "search": n_seeds})
-    expected["total"] = 3 + n_seeds
+    # its baseline runs (the teacher run is one of them: resnet20 seed 1) + teacher record +
+    # random score, and the main method's search, derivation and retraining per seed
+    assert base_cfg["teacher"]["arch"] in base_cfg["baselines"]
+    expected.update(
+        {
+            "teacher": 1,
+            "random_policy": 1,
+            "train": n_base * n_seeds,
+            "search": n_seeds,
+            "derive": n_seeds,
+            "retrain": n_seeds,
+        }
+    )
+    expected["total"] = 2 + n_base * n_seeds + 3 * n_seeds
     assert diff == expected
+
+
+def test_full_config_job_counts_spelled_out(default_stats, base_cfg):
+    """config.yaml: 12 games x 3 seeds; the numbers a reader can check by hand."""
+    g, f, s = len(base_cfg["games"]), len(base_cfg["figure_games"]), len(base_cfg["seeds"])
+    sweep, base = base_cfg["sweep"]["archs"], base_cfg["baselines"]
+    shared = len(set(sweep) & set(base))  # baseline runs on figure games are sweep runs
+    methods = base_cfg["search"]["methods"]
+    retrained = set(base_cfg["search"]["fig2_methods"]) | set(
+        base_cfg["search"]["ablation_methods"]
+    )
+    assert default_stats["train"] == f * len(sweep) * s + (g * len(base) - f * shared) * s
+    assert default_stats["search"] == f * len(methods) * s + (g - f) * s
+    assert default_stats["retrain"] == f * len(retrained) * s + (g - f) * s
+    assert default_stats["derive"] == default_stats["retrain"]
+    assert (g, f, s) == (12, 4, 3) and default_stats["total"] == 418
 
 
 def test_unknown_game_fails_dry_run(repo, venv_bin, venv_env, tmp_path):

@@ -25,20 +25,27 @@ def test_across_seeds_hand_example():
     steps, mean, lo, hi = across_seeds([a, b])
     assert steps.tolist() == [0, 10, 20]
     assert mean.tolist() == pytest.approx([1.0, 3.0, 5.0])
-    # sample std (ddof 1) of {0, 2}, of {2, 4} and of {4, 6}
-    sd = math.sqrt(((0 - 1) ** 2 + (2 - 1) ** 2) / (2 - 1))
-    assert lo.tolist() == pytest.approx([1 - sd, 3 - sd, 5 - sd])
-    assert hi.tolist() == pytest.approx([1 + sd, 3 + sd, 5 + sd])
+    # two seeds: each resample is {a,a}, {a,b}, {b,a} or {b,b} (1/4 each): the 95 % percentile
+    # bootstrap interval of the mean is [min, max] of the two seeds
+    assert lo.tolist() == pytest.approx([0.0, 2.0, 4.0])
+    assert hi.tolist() == pytest.approx([2.0, 4.0, 6.0])
 
 
-def test_across_three_seeds():
-    cs = [curve([0, 5], [1.0, 10.0]), curve([0, 5], [2.0, 20.0]), curve([0, 5], [3.0, 60.0])]
+def test_across_seeds_band_is_a_bootstrap_interval_per_step():
+    rng = np.random.default_rng(0)
+    ys = rng.normal(size=(10, 2)) * [1.0, 10.0] + [0.0, 100.0]
+    cs = [curve([0, 5], y.tolist()) for y in ys]
     steps, mean, lo, hi = across_seeds(cs)
-    assert mean.tolist() == pytest.approx([2.0, 30.0])
-    sd1 = math.sqrt(((1 - 2) ** 2 + 0 + (3 - 2) ** 2) / 2)
-    sd2 = math.sqrt(((10 - 30) ** 2 + (20 - 30) ** 2 + (60 - 30) ** 2) / 2)
-    assert (hi - mean).tolist() == pytest.approx([sd1, sd2])
-    assert (mean - lo).tolist() == pytest.approx([sd1, sd2])
+    assert mean.tolist() == pytest.approx(ys.mean(0).tolist())
+    # against a plain numpy percentile bootstrap of the mean, per step
+    idx = rng.integers(0, 10, size=(20000, 10))
+    boot = ys[idx].mean(axis=1)  # (reps, steps)
+    ref_lo, ref_hi = np.percentile(boot, [2.5, 97.5], axis=0)
+    width = ref_hi - ref_lo
+    assert np.all(np.abs(lo - ref_lo) < 0.05 * width) and np.all(np.abs(hi - ref_hi) < 0.05 * width)
+    assert np.all(lo < mean) and np.all(mean < hi)
+    # the 95 % interval of a mean is narrower than ± 2 sample std (it is ~ ± 2 std / sqrt(n))
+    assert np.all(hi - lo < 2 * ys.std(0, ddof=1))
 
 
 def test_one_seed_band_is_episode_std():

@@ -18,7 +18,8 @@ try:
     validate(config, "../schemas/config.schema.yaml")
     GAMES = [canonical(g) for g in config["games"]]
     FIGURE_GAMES = [canonical(g) for g in config["figure_games"]]
-    for _arch in config["sweep"]["archs"] + [config["teacher"]["arch"]]:
+    BASELINES = config.get("baselines", ["vanilla", "resnet14", "resnet20"])
+    for _arch in config["sweep"]["archs"] + [config["teacher"]["arch"]] + BASELINES:
         get_spec(_arch)
     METHODS = a2d_methods(config)
     _search = config.get("search", {})
@@ -75,6 +76,11 @@ def sweep_runs(name):
     ]
 
 
+def baseline_runs(name):
+    """Files `name` of every manual-baseline run (games x baselines x seeds): Fig 3, Table 1."""
+    return [f"{run_dir(g, a, s)}/{name}" for g in GAMES for a in BASELINES for s in SEEDS]
+
+
 def search_files(name, games, methods):
     return [f"{RESULTS}/search/{g}/{m}/seed{s}/{name}" for g in games for m in methods for s in SEEDS]
 
@@ -89,7 +95,16 @@ def all_targets():
         f"{RESULTS}/figures/fig1.png",
         f"{RESULTS}/figures/fig2.pdf",
         f"{RESULTS}/figures/fig2.png",
-        *[f"{RESULTS}/tables/{t}.{ext}" for t in ("table2", "table3", "table4") for ext in ("md", "tex", "csv")],
+        f"{RESULTS}/figures/fig3.pdf",
+        f"{RESULTS}/figures/fig3.png",
+        f"{RESULTS}/figures/aggregate.pdf",
+        f"{RESULTS}/figures/aggregate.png",
+        *[
+            f"{RESULTS}/tables/{t}.{ext}"
+            for t in ("table1", "table2", "table3", "table4", "aggregate")
+            for ext in ("md", "tex", "csv")
+        ],
+        f"{RESULTS}/config.yaml",
         *[f"{RESULTS}/teachers/{g}.json" for g in GAMES],
         *[f"{RESULTS}/random/{g}.json" for g in sorted(set(GAMES) | set(FIGURE_GAMES))],
     ]
@@ -117,4 +132,16 @@ def _table_outputs(name):
             labels={"table": name, "format": ext},
         )
         for ext in ("md", "tex", "csv")
+    }
+
+
+def _figure_outputs(name, label):
+    return {
+        ext: report(
+            f"{RESULTS}/figures/{name}.{ext}",
+            caption=f"../report/{name}.rst",
+            category="Figures",
+            labels={"figure": label, "format": ext},
+        )
+        for ext in ("pdf", "png")
     }

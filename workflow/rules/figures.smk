@@ -174,3 +174,121 @@ rule table4:
         "python -m a2d.results.tables table4 --search {params.search}"
         " --games {params.games} --method {params.method}"
         " --seeds {params.seeds} --out {params.prefix} > {log} 2>&1"
+
+
+rule fig3:
+    input:
+        baselines=baseline_runs("eval.json"),
+        a2d=retrained("eval.json", GAMES, [MAIN_METHOD]),
+        random=[f"{RESULTS}/random/{g}.json" for g in GAMES],
+    output:
+        **_figure_outputs("fig3", "Fig 3"),
+    conda:
+        "../envs/a2d.yaml"
+    log:
+        f"{RESULTS}/logs/figures/fig3.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/figures/fig3.tsv"
+    localrule: True
+    threads: 1
+    resources:
+        mem_mb=1000,
+        gpu=0,
+    params:
+        runs=lambda w, input: _root(input.a2d[0], 3),
+        random=lambda w, input: os.path.dirname(input.random[0]),
+        games=" ".join(GAMES),
+        archs=" ".join(BASELINES),
+        method=MAIN_METHOD,
+        seeds=" ".join(str(s) for s in SEEDS),
+    shell:
+        "python -m a2d.results.fig3 --runs {params.runs} --random {params.random}"
+        " --games {params.games} --archs {params.archs} --method {params.method}"
+        " --seeds {params.seeds} --pdf {output.pdf} --png {output.png} > {log} 2>&1"
+
+
+rule table1:
+    input:
+        baselines=baseline_runs("eval.json"),
+        a2d=retrained("eval.json", GAMES, [MAIN_METHOD]),
+    output:
+        **_table_outputs("table1"),
+    conda:
+        "../envs/a2d.yaml"
+    log:
+        f"{RESULTS}/logs/tables/table1.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/tables/table1.tsv"
+    localrule: True
+    threads: 1
+    resources:
+        mem_mb=500,
+        gpu=0,
+    params:
+        runs=lambda w, input: _root(input.a2d[0], 3),
+        games=" ".join(GAMES),
+        archs=" ".join(BASELINES),
+        method=MAIN_METHOD,
+        seeds=" ".join(str(s) for s in SEEDS),
+        prefix=lambda w, output: output.md[: -len(".md")],
+    shell:
+        "python -m a2d.results.tables table1 --runs {params.runs} --games {params.games}"
+        " --archs {params.archs} --method {params.method} --seeds {params.seeds}"
+        " --out {params.prefix} > {log} 2>&1"
+
+
+rule aggregate:
+    input:
+        baselines=baseline_runs("eval.json"),
+        a2d=retrained("eval.json", GAMES, [MAIN_METHOD]),
+    output:
+        **_figure_outputs("aggregate", "Aggregate"),
+        **_table_outputs("aggregate"),
+    conda:
+        "../envs/a2d.yaml"
+    log:
+        f"{RESULTS}/logs/figures/aggregate.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/figures/aggregate.tsv"
+    localrule: True
+    threads: 1
+    resources:
+        mem_mb=1000,
+        gpu=0,
+    params:
+        runs=lambda w, input: _root(input.a2d[0], 3),
+        games=" ".join(GAMES),
+        archs=" ".join(BASELINES),
+        method=MAIN_METHOD,
+        seeds=" ".join(str(s) for s in SEEDS),
+        prefix=lambda w, output: output.md[: -len(".md")],
+    shell:
+        "python -m a2d.results.aggregate --runs {params.runs} --games {params.games}"
+        " --archs {params.archs} --method {params.method} --seeds {params.seeds}"
+        " --pdf {output.pdf} --png {output.png} --out {params.prefix} > {log} 2>&1"
+
+
+rule config_used:
+    output:
+        report(
+            f"{RESULTS}/config.yaml",
+            caption="../report/config.rst",
+            category="Config",
+            labels={"file": "config used"},
+        ),
+    conda:
+        "../envs/a2d.yaml"
+    log:
+        f"{RESULTS}/logs/config_used.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/config_used.tsv"
+    localrule: True
+    threads: 1
+    resources:
+        mem_mb=200,
+        gpu=0,
+    params:
+        # the merged config (config.yaml + presets + --config): a change reruns this rule
+        cfg=json.dumps(config, sort_keys=True),
+    shell:
+        "python -m a2d.results.config_dump --json {params.cfg:q} --out {output} > {log} 2>&1"

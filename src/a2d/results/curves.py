@@ -28,6 +28,17 @@ def method_label(method: str) -> str:
     return METHOD_LABELS.get(method, method)
 
 
+def arch_label(arch: str) -> str:
+    """vanilla -> Vanilla, resnet14 -> ResNet-14, searched_<method> -> the method's label."""
+    if arch == "vanilla":
+        return "Vanilla"
+    if arch.startswith("resnet") and arch[6:].isdigit():
+        return f"ResNet-{arch[6:]}"
+    if arch.startswith("searched_"):
+        return method_label(arch[len("searched_") :])
+    return arch
+
+
 def _column(values: list[str]) -> np.ndarray:
     """Floats ('' and 'nan' -> nan); a column with any other non-numeric value stays strings."""
     try:
@@ -55,15 +66,17 @@ def run_dir(runs_root: str | Path, game: str, arch: str, seed: int) -> Path:
 def across_seeds(curves: list[dict[str, np.ndarray]], key: str = "test_mean"):
     """Align curves on the steps they share; return steps, mean, lower, upper across seeds.
 
-    With one seed the band is ± the test-episode std of that seed (stated in the caption)."""
+    Several seeds: the band is the 95 % stratified-bootstrap interval of the mean over seeds at
+    each step (rliable). One seed: ± the test-episode std of that seed (said in the caption)."""
+    from a2d.results.stats import mean_ci
+
     steps = sorted(set.intersection(*(set(c["step"].tolist()) for c in curves)))
     steps = np.array(steps)
     ys = np.stack([np.interp(steps, c["step"], c[key]) for c in curves])
-    mean = ys.mean(0)
     if len(curves) > 1:
-        sd = ys.std(0, ddof=1)
-    else:
-        sd = np.interp(steps, curves[0]["step"], curves[0]["test_std"])
+        return (steps, *mean_ci(ys))
+    mean = ys[0]
+    sd = np.interp(steps, curves[0]["step"], curves[0]["test_std"])
     return steps, mean, mean - sd, mean + sd
 
 

@@ -54,7 +54,11 @@ def plot(
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
     axes.flat[0].legend(fontsize=7)
-    band = "± 1 std across seeds" if len(seeds) > 1 else "± 1 std across test episodes (1 seed)"
+    band = (
+        "95 % bootstrap CI over seeds"
+        if len(seeds) > 1
+        else "± 1 std across test episodes (1 seed)"
+    )
     fig.suptitle(
         f"Test score during training ({len(seeds)} seed{'s' if len(seeds) > 1 else ''}; band: {band})",
         fontsize=9,

@@ -81,7 +81,11 @@ def plot(
         handles.append(plt.Rectangle((0, 0), 1, 1, color="0.85", alpha=0.6, linewidth=0))
         labels.append("warm-up")
         axes.flat[0].legend(handles, labels, fontsize=7)
-        band = "± 1 std across seeds" if len(seeds) > 1 else "± 1 std across test episodes (1 seed)"
+        band = (
+            "95 % bootstrap CI over seeds"
+            if len(seeds) > 1
+            else "± 1 std across test episodes (1 seed)"
+        )
         fig.suptitle(
             "Test score of the argmax architecture during the search (shared weights; "
             f"{len(seeds)} seed{'s' if len(seeds) > 1 else ''}; band: {band}; grey: warm-up)",

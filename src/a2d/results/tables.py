@@ -1,5 +1,6 @@
-"""Tables 2-4 (Markdown, LaTeX and CSV from one in-memory table), read from results files only.
+"""Tables 1-4 (Markdown, LaTeX and CSV from one in-memory table), read from results files only.
 
+- ``table1``: the retrained A2D net vs the manual nets per game: score, MACs, MACs saving.
 - ``table2``: distillation ablation (none / actor / critic / both) on the figure games.
 - ``table3``: one-level vs bi-level search (and vanilla DNAS): scores, MACs, search wall time.
 - ``table4``: the derived architecture per game and seed (op per cell, MACs, params, latency).
@@ -7,8 +8,9 @@
 Inputs: ``{search}/{game}/{method}/seed{seed}/{arch,eval}.json`` (the search's derived
 architecture and its final test with the supernet's shared weights) and
 ``{runs}/{game}/searched_{method}/seed{seed}/eval.json`` (that architecture retrained from
-scratch). Across seeds a cell shows "mean ± std" (sample std over seeds); with one seed a score
-shows "mean ± std over its test episodes (1 seed)". A missing or unreadable input stops with a
+scratch). Across seeds a cell shows "mean [lower, upper]", the 95 % stratified-bootstrap
+interval over seeds (rliable); with one seed a score shows "mean ± std over its test episodes
+(1 seed)". A missing or unreadable input stops with a
 one-line message naming the file, before any output is written.
 """
 
@@ -19,12 +21,20 @@ import csv
 import io
 import json
 import math
-import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from a2d.results.curves import atomic_write_texts, method_label, run_dir, search_dir
+import numpy as np
+
+from a2d.results.curves import (
+    arch_label,
+    atomic_write_texts,
+    method_label,
+    run_dir,
+    search_dir,
+)
+from a2d.results.stats import mean_ci
 
 # ---------------------------------------------------------------- the table model and renderers
 
@@ -132,25 +142,29 @@ def fmt(x: float | None, kind: str) -> str:
 
 
 def mean_spread(values: Sequence[float], test_stds: Sequence[float] | None = None):
-    """Mean and spread of per-seed values: the sample std (ddof 1) across seeds when there are
-    several; with one seed the test-episode std of that seed (nan when not given)."""
+    """Mean and interval of per-seed values: the 95 % stratified-bootstrap interval over seeds
+    (rliable) when there are several; with one seed mean ± that seed's test-episode std (nan
+    when not given). Returns (mean, lower, upper)."""
     if not values:
         raise ValueError("no values")
-    mean = statistics.fmean(values)
     if len(values) > 1:
-        return mean, statistics.stdev(values)
-    return mean, float(test_stds[0]) if test_stds else math.nan
+        mean, lo, hi = mean_ci(np.asarray(values, dtype=float))
+        return float(mean[0]), float(lo[0]), float(hi[0])
+    mean = float(values[0])
+    sd = float(test_stds[0]) if test_stds else math.nan
+    return mean, mean - sd, mean + sd
 
 
 def fmt_mean_spread(
     values: Sequence[float], kind: str, test_stds: Sequence[float] | None = None
 ) -> str:
-    """ "mean ± std" across seeds; one seed: "mean ± test-std (1 seed)", or "mean" without one."""
-    mean, spread = mean_spread(values, test_stds)
+    """Several seeds: "mean [lower, upper]" (95 % bootstrap interval over seeds); one seed:
+    "mean ± test-std (1 seed)", or "mean" when there is no std."""
+    mean, lo, hi = mean_spread(values, test_stds)
     if len(values) > 1:
-        return f"{fmt(mean, kind)} ± {fmt(spread, kind)}"
+        return f"{fmt(mean, kind)} [{fmt(lo, kind)}, {fmt(hi, kind)}]"
     if test_stds:
-        return f"{fmt(mean, kind)} ± {fmt(spread, kind)} (1 seed)"
+        return f"{fmt(mean, kind)} ± {fmt(mean - lo, kind)} (1 seed)"
     return fmt(mean, kind)
 
 
@@ -186,11 +200,54 @@ def _score(paths: list[Path]) -> str:
 
 def _seeds_note(seeds: Sequence[int]) -> str:
     if len(seeds) > 1:
-        return f"mean ± sample std over seeds {', '.join(map(str, seeds))}"
+        return f"mean [95 % stratified-bootstrap interval] over seeds {', '.join(map(str, seeds))}"
     return f"seed {seeds[0]} only: scores are mean ± std over its test episodes (1 seed)"
 
 
 # ---------------------------------------------------------------- the tables
+
+
+def table1(
+    runs: Path,
+    games: list[str],
+    archs: list[str],
+    method: str,
+    seeds: list[int],
+    reference: str | None = None,
+) -> Table:
+    """Per game: score and MACs of each manual net and of the retrained A2D net, and A2D's MACs
+    saving against ``reference`` (default: the last manual net, ResNet-20 at paper scale)."""
+    reference = reference or archs[-1]
+    if reference not in archs:
+        raise SystemExit(f"--reference {reference!r} is not one of --archs {archs}")
+    searched = f"searched_{method}"
+    header = ["Game"]
+    for arch in [*archs, searched]:
+        header += [f"{arch_label(arch)} score", f"{arch_label(arch)} MACs"]
+    header.append(f"MACs saving vs {arch_label(reference)}")
+    rows = []
+    for game in games:
+        row, macs_of = [game], {}
+        for arch in [*archs, searched]:
+            dirs = [run_dir(runs, game, arch, s) for s in seeds]
+            macs, _ = _collect([d / "eval.json" for d in dirs], "macs")
+            macs_of[arch] = sum(macs) / len(macs)
+            row += [_score([d / "eval.json" for d in dirs]), fmt_mean_spread(macs, "macs")]
+        ratio = macs_of[searched] / macs_of[reference]
+        row.append(f"{100 * (1 - ratio):.1f}% ({1 / ratio:.1f}x fewer)")
+        rows.append(row)
+    return Table(
+        title=f"Table 1 — {method_label(method)} vs manual networks: test score and MACs",
+        header=header,
+        rows=rows,
+        align="l" + "r" * (len(header) - 1),
+        note=(
+            f"Each net trained from scratch with PPO (the searched net with teacher distillation); "
+            f"score: full test games, raw game score; MACs per forward pass of one 4x84x84 "
+            f"observation (PyTorch FLOP counter); saving = 1 - MACs(A2D) / "
+            f"MACs({arch_label(reference)}), mean MACs over seeds; {_seeds_note(seeds)}."
+        ),
+    )
 
 
 def table2(
@@ -334,12 +391,22 @@ def main(argv=None) -> None:
         p.add_argument("--out", required=True, help="output prefix: writes PREFIX.{md,tex,csv}")
         return p
 
+    p1 = sub.add_parser("table1", help="A2D vs the manual nets: score and MACs per game")
+    p1.add_argument("--runs", type=Path, required=True, help="root of the trained runs")
+    p1.add_argument("--games", nargs="+", required=True)
+    p1.add_argument("--archs", nargs="+", required=True, help="the manual nets, smallest first")
+    p1.add_argument("--method", required=True, help="the search method whose nets were retrained")
+    p1.add_argument("--reference", help="manual net the MACs saving is against (default: last)")
+    p1.add_argument("--seeds", nargs="+", type=int, required=True)
+    p1.add_argument("--out", required=True, help="output prefix: writes PREFIX.{md,tex,csv}")
     p2 = common(sub.add_parser("table2", help="distillation ablation"))
     p2.add_argument("--labels", nargs="+", required=True, help="one label per method")
     common(sub.add_parser("table3", help="one-level vs bi-level vs vanilla DNAS"))
     common(sub.add_parser("table4", help="derived architecture per game"), False, "1")
     a = ap.parse_args(argv)
-    if a.table == "table2":
+    if a.table == "table1":
+        table = table1(a.runs, a.games, a.archs, a.method, a.seeds, a.reference)
+    elif a.table == "table2":
         table = table2(a.search, a.runs, a.games, a.methods, a.labels, a.seeds)
     elif a.table == "table3":
         table = table3(a.search, a.runs, a.games, a.methods, a.seeds)

@@ -1,0 +1,132 @@
+"""Aggregate performance across games: IQM, median and mean of human-normalised test scores per
+method (the manual nets and the A2D net), each with a 95 % stratified-bootstrap interval (rliable).
+
+Reads ``{runs}/{game}/{arch}/seed{seed}/eval.json``. Human-normalised score =
+(score - random) / (human - random) with the published reference scores
+(:data:`a2d.results.stats.ATARI_REFERENCE`, from DQN Zoo); games without published references are
+left out and named in the table's note. Writes a figure (PDF + PNG) and a table (Markdown, LaTeX,
+CSV). Never runs an agent.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from a2d.results.curves import arch_label, run_dir, save_figure  # noqa: E402
+from a2d.results.stats import AGGREGATES, aggregate, human_normalized, reference  # noqa: E402
+from a2d.results.tables import Table, read_input, write_table  # noqa: E402
+
+
+def normalized_scores(
+    runs: Path, games: list[str], nets: list[str], seeds: list[int]
+) -> tuple[dict[str, np.ndarray], list[str], list[str]]:
+    """{net: seeds x games matrix of human-normalised scores}, the games used, the games left out."""
+    used = [g for g in games if reference(g) is not None]
+    skipped = [g for g in games if reference(g) is None]
+    if not used:
+        raise SystemExit(
+            f"no game among {games} has published random/human reference scores; "
+            "an aggregate needs at least one"
+        )
+    out = {}
+    for net in nets:
+        m = np.empty((len(seeds), len(used)))
+        for j, game in enumerate(used):
+            for i, s in enumerate(seeds):
+                doc = read_input(run_dir(runs, game, net, s) / "eval.json")
+                if "mean" not in doc:
+                    raise SystemExit(
+                        f"input file {run_dir(runs, game, net, s)}/eval.json has no 'mean'"
+                    )
+                m[i, j] = human_normalized(game, float(doc["mean"]))
+        out[net] = m
+    return out, used, skipped
+
+
+def build(runs, games, archs, method, seeds, reps):
+    nets = [*archs, f"searched_{method}"]
+    scores, used, skipped = normalized_scores(runs, games, nets, seeds)
+    return aggregate(scores, reps=reps), nets, used, skipped
+
+
+def table(agg, nets, used, skipped, seeds) -> Table:
+    rows = []
+    for net in nets:
+        row = [arch_label(net)]
+        for name in AGGREGATES:
+            p, lo, hi = agg[net][name]
+            row.append(f"{p:.3f} [{lo:.3f}, {hi:.3f}]")
+        rows.append(row)
+    note = (
+        f"Human-normalised test score (0 = random policy, 1 = human tester; reference scores "
+        f"from DQN Zoo) over {len(used)} game(s) ({', '.join(used)}) x {len(seeds)} seed(s); "
+        "point estimate [95 % stratified-bootstrap interval, runs resampled within each game]"
+    )
+    if len(seeds) == 1:
+        note += (
+            "; with one seed per game there is nothing to resample and the interval is the point"
+        )
+    if skipped:
+        note += f"; left out (no published reference scores): {', '.join(skipped)}"
+    return Table(
+        title="Aggregate human-normalised score (IQM, median, mean)",
+        header=["Net", *AGGREGATES],
+        rows=rows,
+        align="lrrr",
+        note=note + ".",
+    )
+
+
+def figure(agg, nets, used, seeds, out_pdf: Path, out_png: Path) -> None:
+    fig, axes = plt.subplots(
+        1, len(AGGREGATES), figsize=(3.4 * len(AGGREGATES), 0.5 * len(nets) + 1.4)
+    )
+    try:
+        ys = np.arange(len(nets))[::-1]
+        for ax, name in zip(axes, AGGREGATES):
+            for y, net in zip(ys, nets):
+                p, lo, hi = agg[net][name]
+                color = "C3" if net.startswith("searched_") else "C0"
+                ax.hlines(y, lo, hi, color=color, lw=6, alpha=0.45)
+                ax.plot([p], [y], "|", color="k", ms=14, mew=2)
+            ax.set_yticks(ys, [arch_label(n) for n in nets] if ax is axes[0] else [])
+            ax.set_title(name)
+            ax.set_xlabel("human-normalised score")
+            ax.grid(alpha=0.3, axis="x")
+        fig.suptitle(
+            f"{len(used)} game(s), {len(seeds)} seed(s): point estimate and 95 % stratified-bootstrap CI",
+            fontsize=9,
+        )
+        fig.tight_layout()
+        save_figure(fig, (out_pdf, out_png))
+    finally:
+        plt.close(fig)
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=Path, required=True, help="root of the trained runs")
+    ap.add_argument("--games", nargs="+", required=True)
+    ap.add_argument("--archs", nargs="+", required=True, help="the manual nets")
+    ap.add_argument("--method", required=True, help="search method whose nets were retrained")
+    ap.add_argument("--seeds", nargs="+", type=int, required=True)
+    ap.add_argument("--reps", type=int, default=2000, help="bootstrap replications")
+    ap.add_argument("--pdf", type=Path, required=True)
+    ap.add_argument("--png", type=Path, required=True)
+    ap.add_argument("--out", required=True, help="table prefix: writes PREFIX.{md,tex,csv}")
+    a = ap.parse_args(argv)
+    agg, nets, used, skipped = build(a.runs, a.games, a.archs, a.method, a.seeds, a.reps)
+    figure(agg, nets, used, a.seeds, a.pdf, a.png)
+    for path in write_table(table(agg, nets, used, skipped, a.seeds), a.out):
+        print(path)
+
+
+if __name__ == "__main__":
+    main()

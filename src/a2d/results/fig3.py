@@ -1,0 +1,134 @@
+"""Figure 3: test score vs MACs (log axis) on every game: the manual nets and the A2D net.
+
+Reads ``{runs}/{game}/{arch}/seed{seed}/eval.json`` for each manual net and for the retrained
+searched net ``searched_{method}`` (and ``{random}/{game}.json`` when given). Never runs an agent.
+Error bars: the 95 % stratified-bootstrap interval of the mean over seeds (rliable) when there are
+several seeds, ± the test-episode std of the single seed otherwise; horizontal bars the same for
+MACs (a searched net's size can differ between seeds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.ticker import FuncFormatter  # noqa: E402
+
+from a2d.results.curves import arch_label, read_json, run_dir, save_figure  # noqa: E402
+from a2d.results.stats import mean_ci  # noqa: E402
+
+MARKERS = "osD^vP*X"
+
+
+def point(runs: Path, game: str, arch: str, seeds: list[int]):
+    """(macs, macs_lo, macs_hi, score, score_lo, score_hi) of one net on one game."""
+    evals = []
+    for s in seeds:
+        path = run_dir(runs, game, arch, s) / "eval.json"
+        if not path.is_file():
+            raise SystemExit(f"missing input file: {path}")
+        evals.append(read_json(path))
+    macs = np.array([e["macs"] for e in evals], dtype=float)
+    score = np.array([e["mean"] for e in evals], dtype=float)
+    if len(seeds) > 1:
+        m = mean_ci(macs)
+        sc = mean_ci(score)
+        return (*(float(v[0]) for v in m), *(float(v[0]) for v in sc))
+    sd = float(evals[0]["std"])
+    return macs[0], macs[0], macs[0], score[0], score[0] - sd, score[0] + sd
+
+
+def plot(
+    runs: Path,
+    games: list[str],
+    archs: list[str],
+    method: str,
+    seeds: list[int],
+    out_pdf: Path,
+    out_png: Path,
+    random_dir: Path | None = None,
+) -> None:
+    nets = [*archs, f"searched_{method}"]
+    n = len(games)
+    cols = min(n, 4)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(max(3.8 * cols, 6.0), 3.2 * rows + 0.4), squeeze=False
+    )
+    millions = FuncFormatter(lambda v, _: f"{v / 1e6:.3g}M")
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    try:
+        for ax, game in zip(axes.flat, games):
+            for i, arch in enumerate(nets):
+                mx, mlo, mhi, y, ylo, yhi = point(runs, game, arch, seeds)
+                searched = arch == nets[-1]
+                ax.errorbar(
+                    [mx],
+                    [y],
+                    xerr=[[mx - mlo], [mhi - mx]],
+                    yerr=[[y - ylo], [yhi - y]],
+                    fmt=MARKERS[i % len(MARKERS)],
+                    color="C3" if searched else colors[i % len(colors)],
+                    ms=9 if searched else 6,
+                    capsize=3,
+                    label=arch_label(arch),
+                )
+            if random_dir is not None and (random_dir / f"{game}.json").exists():
+                ax.axhline(
+                    read_json(random_dir / f"{game}.json")["mean"],
+                    color="grey",
+                    ls="--",
+                    lw=1,
+                    label="random",
+                )
+            ax.set_xscale("log")
+            lo, hi = ax.get_xlim()
+            ax.set_xlim(lo / 1.3, hi * 1.3)
+            ax.xaxis.set_major_formatter(millions)
+            ax.xaxis.set_minor_formatter(millions)
+            ax.tick_params(axis="x", which="both", labelsize=7)
+            ax.set_title(game)
+            ax.set_xlabel("MACs per step (log)")
+            ax.set_ylabel("test score")
+            ax.grid(alpha=0.3, which="both")
+        for ax in list(axes.flat)[n:]:
+            ax.axis("off")
+        axes.flat[0].legend(fontsize=7)
+        bars = (
+            "95 % bootstrap CI over seeds"
+            if len(seeds) > 1
+            else "± 1 std across test episodes (1 seed)"
+        )
+        fig.suptitle(
+            f"Score vs MACs ({len(seeds)} seed{'s' if len(seeds) > 1 else ''}; bars: {bars})",
+            fontsize=9,
+            wrap=True,
+        )
+        fig.tight_layout()
+        save_figure(fig, (out_pdf, out_png))
+    finally:
+        plt.close(fig)
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=Path, required=True, help="root of the trained runs")
+    ap.add_argument("--games", nargs="+", required=True)
+    ap.add_argument("--archs", nargs="+", required=True, help="the manual nets")
+    ap.add_argument("--method", required=True, help="search method whose nets were retrained")
+    ap.add_argument("--seeds", nargs="+", type=int, required=True)
+    ap.add_argument("--random", type=Path, help="directory of random-policy scores")
+    ap.add_argument("--pdf", type=Path, required=True)
+    ap.add_argument("--png", type=Path, required=True)
+    a = ap.parse_args(argv)
+    plot(a.runs, a.games, a.archs, a.method, a.seeds, a.pdf, a.png, a.random)
+
+
+if __name__ == "__main__":
+    main()
