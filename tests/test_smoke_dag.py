@@ -112,9 +112,51 @@ def test_smoke_dag(repo, venv_bin, venv_env, tmp_path):
                     (results / "derived" / g / m / f"seed{s}" / "arch.json").read_text()
                 )
                 assert ev["macs"] == derived["macs"]
-    for t in ("table2", "table3", "table4"):
+    for t in ("table1", "table2", "table3", "table4", "aggregate"):
         rows = list(csv.reader(open(results / "tables" / f"{t}.csv")))
         assert len(rows) > 1
         md = (results / "tables" / f"{t}.md").read_text()
         tex = (results / "tables" / f"{t}.tex").read_text()
         assert rows[1][0] in md and rows[1][0] in tex
+    # Fig 3 / Table 1 / aggregate: the baselines and the main method's retrained net per game
+    for f in ("fig3", "aggregate"):
+        assert (figs / f"{f}.pdf").read_bytes()[:5] == b"%PDF-"
+    t1 = list(csv.reader(open(results / "tables" / "table1.csv")))
+    assert [r[0] for r in t1[1:]] == games
+    assert t1[0][-1].startswith("MACs saving vs")
+    n_seeds = len(cfg["seeds"])
+    for cell in t1[1][1:-1]:  # mean [95 % interval] over seeds
+        assert ("[" in cell) == (n_seeds > 1), cell
+    used = yaml.safe_load((results / "config.yaml").read_text())
+    assert used["seeds"] == cfg["seeds"] and used["results"] == str(results)
+
+    # the self-contained HTML report: every figure and table, with captions, and the config
+    report = tmp_path / "report.html"
+    p = subprocess.run(
+        [
+            str(venv_bin / "snakemake"),
+            "--snakefile",
+            str(repo / "Snakefile"),
+            "--directory",
+            str(workdir),
+            "--configfile",
+            str(repo / "config.yaml"),
+            str(preset),
+            "--config",
+            f"results={results}",
+            "--report",
+            str(report),
+        ],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        env=venv_env,
+        timeout=300,
+    )
+    assert p.returncode == 0, p.stderr[-5000:]
+    html = report.read_text()
+    assert len(html) > 100_000  # figures embedded
+    for name in ("fig1.pdf", "fig2.png", "fig3.png", "aggregate.png", "table1.csv", "config.yaml"):
+        assert name in html, name
+    for caption in ("Figure 1", "Figure 2", "Figure 3", "Table 1", "human-normalised"):
+        assert caption in html, caption

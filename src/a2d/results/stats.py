@@ -7,11 +7,12 @@
 - :func:`aggregate`: IQM, median and mean of human-normalised scores across games and seeds, each
   with a 95 % stratified-bootstrap interval (runs resampled within each game).
 
-Bootstrap draws are seeded (``random_state``) so a rebuilt table is identical.
+Bootstrap draws are seeded (see :func:`_seeded`) so a rebuilt table is identical.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -106,15 +107,22 @@ def human_normalized(game: str, score: float | np.ndarray):
 
 
 def _rliable():
-    import warnings
-
-    # arch (rliable's bootstrap) warns that RandomState is deprecated in favour of Generator;
-    # rliable 1.2 passes a RandomState, which arch 7 still honours.
-    warnings.filterwarnings("ignore", message="random_state is deprecated", category=FutureWarning)
     from rliable import library as rly
     from rliable import metrics
 
     return rly, metrics
+
+
+@contextlib.contextmanager
+def _seeded(seed: int):
+    """rliable 1.2's StratifiedBootstrap draws its resamples from NumPy's global generator (its
+    ``random_state`` argument does not reach them), so seed that one and restore it after."""
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
 
 
 def mean_ci(
@@ -136,13 +144,10 @@ def mean_ci(
         nan = np.full_like(mean, math.nan)
         return mean, nan, nan.copy()
     rly, _ = _rliable()
-    _, ci = rly.get_interval_estimates(
-        {"x": x},
-        lambda s: s.mean(axis=0),
-        reps=reps,
-        confidence_interval_size=confidence,
-        random_state=np.random.RandomState(seed),
-    )
+    with _seeded(seed):
+        _, ci = rly.get_interval_estimates(
+            {"x": x}, lambda s: s.mean(axis=0), reps=reps, confidence_interval_size=confidence
+        )
     return mean, ci["x"][0], ci["x"][1]
 
 
@@ -176,13 +181,10 @@ def aggregate(
     for m, v in data.items():
         if v.ndim != 2 or v.size == 0:
             raise ValueError(f"{m}: scores must be a non-empty runs x games matrix, got {v.shape}")
-    point, ci = rly.get_interval_estimates(
-        data,
-        agg,
-        reps=reps,
-        confidence_interval_size=confidence,
-        random_state=np.random.RandomState(seed),
-    )
+    with _seeded(seed):
+        point, ci = rly.get_interval_estimates(
+            data, agg, reps=reps, confidence_interval_size=confidence
+        )
     return {
         m: {
             name: (float(point[m][i]), float(ci[m][0][i]), float(ci[m][1][i]))
