@@ -10,6 +10,9 @@ Cases (each in its own subprocess, so peak memory is per case):
   search_hard   a search with alpha pinned to BENCH_OP (hard: only that op runs), and
   search_soft   the same in soft mode (all 9 ops run); cost_vs_derived = time per step / derived's
   infer_<arch>  forward latency at batch 1 and batch 8 (PyTorch eager, CPU)
+  cleanrl       CleanRL's own ppo_atari.py (default hyperparameters, 8 envs, CPU), given with
+                --cleanrl PATH/TO/cleanrl/ppo_atari.py and run through benchmarks/cleanrl_runner.py
+                (needs `pip install tyro opencv-python-headless`); ppo_vanilla gets `x_cleanrl`
 Writes JSON with machine info and versions, and prints a table.
 """
 
@@ -119,8 +122,28 @@ def case_infer(arch: str) -> dict:
     return {"latency_ms_b1": cpu_latency_ms(m, 1), "latency_ms_b8": cpu_latency_ms(m, 8)}
 
 
-def run_case(name: str, game: str, steps: int) -> dict:
-    if name == "env_only":
+def case_cleanrl(game: str, steps: int, script: str) -> dict:
+    """CleanRL's ppo_atari.py for `steps` env steps; its last printed SPS (global_step over the
+    wall time since its loop started, as ours: no test evaluations in either)."""
+    import re
+
+    runner = Path(__file__).resolve().parent / "cleanrl_runner.py"
+    cmd = [sys.executable, str(runner), script, "--env-id", f"{game}NoFrameskip-v4"]
+    cmd += ["--total-timesteps", str(steps), "--no-cuda", "--seed", "1"]
+    with tempfile.TemporaryDirectory() as d:  # CleanRL writes runs/ into its working directory
+        out = subprocess.run(cmd, cwd=d, check=True, capture_output=True, text=True).stdout
+    sps = [int(m) for m in re.findall(r"^SPS: (\d+)$", out, flags=re.M)]
+    if not sps:
+        raise SystemExit(f"no SPS line in CleanRL's output:\n{out[-2000:]}")
+    return {"sps": float(sps[-1]), "steps": steps, "script": script}
+
+
+def run_case(name: str, game: str, steps: int, cleanrl: str | None = None) -> dict:
+    if name == "cleanrl":
+        if not cleanrl:
+            raise SystemExit("case cleanrl needs --cleanrl PATH/TO/cleanrl/ppo_atari.py")
+        res = case_cleanrl(game, steps, cleanrl)
+    elif name == "env_only":
         res = case_env_only(game, steps * 4)
     elif name.startswith("ppo_"):
         res = case_ppo(game, steps, name[4:])
@@ -130,7 +153,8 @@ def run_case(name: str, game: str, steps: int) -> dict:
         res = case_infer(name[6:])
     else:
         raise SystemExit(f"unknown case {name}")
-    res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    who = resource.RUSAGE_CHILDREN if name == "cleanrl" else resource.RUSAGE_SELF
+    res["peak_rss_mb"] = resource.getrusage(who).ru_maxrss / 1024
     return res
 
 
@@ -170,14 +194,18 @@ def main() -> None:
         ],
     )
     ap.add_argument("--out", type=Path, default=Path("benchmarks/out/bench.json"))
+    ap.add_argument("--cleanrl", help="CleanRL's cleanrl/ppo_atari.py, for the cleanrl case")
     ap.add_argument("--case", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.case:  # child process
-        print(json.dumps(run_case(a.case, a.game, a.steps)))
+        print(json.dumps(run_case(a.case, a.game, a.steps, a.cleanrl)))
         return
+    cases = a.cases + (["cleanrl"] if a.cleanrl and "cleanrl" not in a.cases else [])
     results = {}
-    for c in a.cases:
+    for c in cases:
         cmd = [sys.executable, __file__, "--case", c, "--game", a.game, "--steps", str(a.steps)]
+        if a.cleanrl:
+            cmd += ["--cleanrl", str(Path(a.cleanrl).resolve())]
         out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
         results[c] = json.loads(out.strip().splitlines()[-1])
         print(f"{c:16s} {json.dumps(results[c])}", flush=True)
@@ -186,6 +214,11 @@ def main() -> None:
         for c, r in results.items():
             if c.startswith("ppo_"):
                 r["fraction_of_env_only"] = r["sps"] / env_sps
+    cleanrl_sps = results.get("cleanrl", {}).get("sps")
+    if cleanrl_sps:
+        for c, r in results.items():
+            if c.startswith("ppo_"):
+                r["x_cleanrl"] = r["sps"] / cleanrl_sps
     derived_sps = results.get("ppo_derived", {}).get("sps")
     if derived_sps:
         for c, r in results.items():
@@ -195,14 +228,16 @@ def main() -> None:
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(doc, indent=2) + "\n")
     print(
-        f"\n{'case':16s} {'SPS':>8s} {'frac env':>9s} {'x derived':>9s} {'lat b1 ms':>10s} {'peak MB':>8s}"
+        f"\n{'case':16s} {'SPS':>8s} {'frac env':>9s} {'x derived':>9s} {'lat b1 ms':>10s}"
+        f" {'peak MB':>8s} {'x CleanRL':>9s}"
     )
     for c, r in results.items():
         sps = f"{r['sps']:.0f}" if "sps" in r else "-"
         frac = f"{r['fraction_of_env_only']:.2f}" if "fraction_of_env_only" in r else "-"
         frac += f" {r['cost_vs_derived']:>9.2f}" if "cost_vs_derived" in r else f" {'-':>9s}"
         lat = f"{r['latency_ms_b1']:.2f}" if "latency_ms_b1" in r else "-"
-        print(f"{c:16s} {sps:>8s} {frac:>9s} {lat:>10s} {r['peak_rss_mb']:>8.0f}")
+        xc = f"{r['x_cleanrl']:.2f}" if "x_cleanrl" in r else "-"
+        print(f"{c:16s} {sps:>8s} {frac:>9s} {lat:>10s} {r['peak_rss_mb']:>8.0f} {xc:>9s}")
     print(f"\nwrote {a.out}")
 
 
