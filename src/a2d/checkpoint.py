@@ -4,20 +4,26 @@ Every result file is written to a temporary file in the same directory and renam
 so a killed job never leaves a half-written file that looks finished. Resume state lives in
 ``<run>/resume/`` beside (not among) the files a Snakemake rule declares, so it survives
 Snakemake's deletion of a failed job's outputs.
+
+Resume checkpoints carry a header (magic, payload length, SHA-256 of the payload), so a torn or
+truncated one is detected on load; the one before it is kept as ``ckpt.prev.pt`` and used then.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import os
+import struct
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from a2d import A2DError
+from a2d import A2DError, faults
 
 
 class CheckpointError(A2DError):
@@ -90,10 +96,135 @@ def load_torch(path: str | Path, what: str = "checkpoint") -> dict[str, Any]:
         obj = torch.load(path, map_location="cpu", weights_only=False)
     except FileNotFoundError:
         raise CheckpointError(f"{what} not found: {path}") from None
+    except IsADirectoryError:
+        raise CheckpointError(f"{what} {path} is a directory, not a checkpoint file") from None
     except Exception as e:  # torn, truncated or not a torch file
+        detail = str(e).splitlines()[0].split(". ")[0][:100] if str(e) else ""
         raise CheckpointError(
-            f"unreadable {what} {path}: {type(e).__name__}: {str(e).splitlines()[0][:120]}"
+            f"unreadable {what} {path}: truncated or not a PyTorch checkpoint "
+            f"({type(e).__name__}{': ' + detail if detail else ''})"
         ) from None
     if not isinstance(obj, dict) or "format" not in obj:
         raise CheckpointError(f"{path} is not an a2d {what} (no 'format' key)")
     return obj
+
+
+# --------------------------------------------------------------------------------------------
+# Resume checkpoints: checksummed, written atomically, the previous one kept.
+
+RESUME_MAGIC = b"A2DCKPT2"
+_HEADER = struct.Struct("<8sQ32s")  # magic, payload length, sha256(payload)
+
+
+def previous_path(path: Path) -> Path:
+    return path.with_name(path.stem + ".prev" + path.suffix)
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def save_resume(path: str | Path, obj: dict[str, Any]) -> dict[str, float]:
+    """Write a checksummed resume checkpoint atomically; the one it replaces becomes
+    ``<name>.prev.pt``. At every instant a valid checkpoint exists under one of the two names.
+    Returns the size (bytes) and the write time (seconds, serialisation included)."""
+    import torch
+
+    t0 = time.perf_counter()
+    path = Path(path)
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    payload = buf.getvalue()
+    header = _HEADER.pack(RESUME_MAGIC, len(payload), hashlib.sha256(payload).digest())
+    fd, tmp = temp_beside(path)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(header)
+            f.write(payload)
+            f.flush()
+            os.fsync(f.fileno())
+        faults.point("ckpt_write")
+        if path.exists():
+            os.replace(path, previous_path(path))
+        faults.point("ckpt_rotate")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+    faults.point("ckpt_done")
+    return {"bytes": float(len(header) + len(payload)), "seconds": time.perf_counter() - t0}
+
+
+def read_resume(path: str | Path) -> dict[str, Any]:
+    """One resume checkpoint, its checksum verified; CheckpointError if torn or not one."""
+    import torch
+
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise CheckpointError(f"resume checkpoint not found: {path}") from None
+    if len(data) < _HEADER.size:
+        raise CheckpointError(f"{path}: truncated resume checkpoint ({len(data)} bytes)")
+    magic, n, digest = _HEADER.unpack_from(data)
+    if magic != RESUME_MAGIC:
+        raise CheckpointError(f"{path} is not an a2d resume checkpoint (bad magic)")
+    payload = data[_HEADER.size :]
+    if len(payload) != n:
+        raise CheckpointError(
+            f"{path}: torn resume checkpoint ({len(payload)} of {n} payload bytes)"
+        )
+    if hashlib.sha256(payload).digest() != digest:
+        raise CheckpointError(f"{path}: resume checkpoint fails its SHA-256 check")
+    try:
+        obj = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=False)
+    except Exception as e:  # a checksummed payload that still does not load: a bug, say so
+        raise CheckpointError(f"{path}: unreadable resume checkpoint: {type(e).__name__}") from None
+    if not isinstance(obj, dict) or "format" not in obj:
+        raise CheckpointError(f"{path} is not an a2d resume checkpoint (no 'format' key)")
+    return obj
+
+
+def load_resume(
+    path: str | Path, log: Callable[[str], None] = print
+) -> tuple[dict[str, Any], Path] | None:
+    """The newest valid resume checkpoint (``path``, else ``<name>.prev.pt``), or None if there
+    is none. A torn newest one is reported and skipped; if every one present is bad, raise."""
+    path = Path(path)
+    for orphan in path.parent.glob(f".{path.name}.*.tmp"):  # a write killed before its rename
+        orphan.unlink(missing_ok=True)
+    candidates = [p for p in (path, previous_path(path)) if p.exists()]
+    errors, bad = [], []
+    for p in candidates:
+        try:
+            obj = read_resume(p)
+        except CheckpointError as e:
+            errors.append(str(e))
+            bad.append(p)
+            log(f"warning: {e}; trying the previous checkpoint")
+            continue
+        for b in bad:  # never rotate a torn checkpoint into the place of the previous one
+            b.unlink(missing_ok=True)
+        return obj, p
+    if errors:
+        raise CheckpointError(
+            f"no usable resume checkpoint in {path.parent} ({'; '.join(errors)}); "
+            f"remove {path.parent} to start the run afresh"
+        )
+    return None
+
+
+def remove_resume(path: str | Path) -> None:
+    path = Path(path)
+    for p in (path, previous_path(path)):
+        p.unlink(missing_ok=True)

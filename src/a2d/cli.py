@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from typing import Any
 
 import yaml
 
 from a2d import A2DError
+
+_FLOAT_RE = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+$")
 
 
 def _parse_set(items: list[str]) -> dict[str, Any]:
@@ -27,7 +30,19 @@ def _parse_set(items: list[str]) -> dict[str, Any]:
         parts = key.split(".")
         for part in parts[:-1]:
             node = node.setdefault(part, {})
-        node[parts[-1]] = yaml.safe_load(val)
+            if not isinstance(node, dict):
+                raise A2DError(
+                    f"--set {item!r}: {part!r} was already set to a value, not a section"
+                )
+        try:
+            value = yaml.safe_load(val)
+            if isinstance(value, str) and _FLOAT_RE.match(value):  # YAML 1.1 reads 1e-3 as text
+                value = float(value)
+            node[parts[-1]] = value
+        except yaml.YAMLError as e:
+            raise A2DError(
+                f"--set {item!r}: value is not valid YAML ({str(e).splitlines()[0]})"
+            ) from None
     return out
 
 
@@ -36,7 +51,13 @@ def _load_cfg(args) -> dict[str, Any]:
 
     overrides: dict[str, Any] = {}
     if getattr(args, "config_json", None):
-        overrides = config.deep_merge(overrides, json.loads(args.config_json))
+        try:
+            cfg_json = json.loads(args.config_json)
+        except json.JSONDecodeError as e:
+            raise A2DError(f"--config-json is not valid JSON: {e}") from None
+        if not isinstance(cfg_json, dict):
+            raise A2DError("--config-json must be a JSON object")
+        overrides = config.deep_merge(overrides, cfg_json)
     overrides = config.deep_merge(overrides, _parse_set(args.set or []))
     flags = {
         ("ppo", "total_steps"): getattr(args, "steps", None),

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import difflib
+import math
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -224,29 +226,115 @@ def _error_path(err) -> str:
     return ".".join(str(p) for p in err.absolute_path) or "<top level>"
 
 
+_TYPE_WORDS = {
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "true or false",
+    "string": "a string",
+    "object": "a mapping",
+    "array": "a list",
+    "null": "null",
+}
+
+
+def describe(node: dict[str, Any]) -> str:
+    """What a schema node accepts, in words (``an integer >= 1``, ``a number in (0, 1]``)."""
+    if "enum" in node:
+        return "one of " + ", ".join(str(v) for v in node["enum"])
+    types = node.get("type", [])
+    types = [types] if isinstance(types, str) else list(types)
+    words = " or ".join(_TYPE_WORDS.get(t, t) for t in types) or "a value"
+    lo, hi = node.get("minimum"), node.get("maximum")
+    xlo, xhi = node.get("exclusiveMinimum"), node.get("exclusiveMaximum")
+    if (lo is not None or xlo is not None) and (hi is not None or xhi is not None):
+        left = f"[{lo}" if lo is not None else f"({xlo}"
+        right = f"{hi}]" if hi is not None else f"{xhi})"
+        words += f" in {left}, {right}"
+    elif lo is not None:
+        words += f" >= {lo}"
+    elif xlo is not None:
+        words += f" > {xlo}"
+    elif hi is not None:
+        words += f" <= {hi}"
+    elif xhi is not None:
+        words += f" < {xhi}"
+    if "minItems" in node and node.get("minItems") == node.get("maxItems"):
+        words += f" of {node['minItems']} items"
+    elif "minItems" in node:
+        words += f" of at least {node['minItems']} item(s)"
+    if "items" in node and isinstance(node["items"], dict) and node["items"]:
+        words += f", each {describe(node['items'])}"
+    return words
+
+
+def _schema_node(sch: dict[str, Any], path) -> dict[str, Any]:
+    node = sch
+    for p in path:
+        props = node.get("properties", {})
+        if p in props:
+            node = props[p]
+        elif isinstance(node.get("additionalProperties"), dict):
+            node = node["additionalProperties"]
+        elif isinstance(node.get("items"), dict):
+            node = node["items"]
+        else:
+            return {}
+    return node
+
+
+def _non_finite(obj: Any, path: tuple = ()) -> tuple[tuple, float] | None:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return path, obj
+    if isinstance(obj, dict):
+        items = obj.items()
+    elif isinstance(obj, list):
+        items = enumerate(obj)
+    else:
+        return None
+    for k, v in items:
+        found = _non_finite(v, (*path, k))
+        if found:
+            return found
+    return None
+
+
 def validate(cfg: dict[str, Any]) -> None:
-    """Validate a merged config dict against the schema; raise ConfigError with one line."""
+    """Validate a merged config dict against the schema; raise ConfigError with one line naming
+    the key, the problem and what is valid."""
     import jsonschema
 
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"a config must be a mapping, got {type(cfg).__name__}")
+    bad = _non_finite(cfg)
+    if bad:
+        where = ".".join(str(p) for p in bad[0])
+        raise ConfigError(f"bad config value at {where}: {bad[1]} (must be a finite number)")
     sch = schema()
     validator = jsonschema.Draft202012Validator(sch)
-    errors = sorted(validator.iter_errors(cfg), key=lambda e: list(e.absolute_path))
+    errors = sorted(validator.iter_errors(cfg), key=lambda e: [str(p) for p in e.absolute_path])
     if not errors:
         return
     err = errors[0]
+    where = _error_path(err)
     if err.validator == "additionalProperties":
         # name the offending key and the valid ones
-        node = sch
-        for p in err.absolute_path:
-            node = node.get("properties", {}).get(p, node.get("items", {}))
+        node = _schema_node(sch, err.absolute_path)
         valid = sorted(node.get("properties", {}))
-        extra = sorted(set(err.instance) - set(valid))
-        where = _error_path(err)
+        extra = sorted((str(x) for x in set(err.instance) - set(valid)), key=str)
+        hint = ""
+        close = difflib.get_close_matches(extra[0], valid, n=1) if extra else []
+        if close:
+            hint = f" (did you mean {close[0]!r}?)"
         raise ConfigError(
-            f"unknown config key {', '.join(repr(x) for x in extra)} in {where}; "
+            f"unknown config key {', '.join(repr(x) for x in extra)} in {where}{hint}; "
             f"valid keys: {', '.join(valid)}"
         )
-    raise ConfigError(f"bad config value at {_error_path(err)}: {err.message}")
+    node = _schema_node(sch, err.absolute_path)
+    valid = f" (valid: {describe(node)})" if node else ""
+    msg = " ".join(str(err.message).split())
+    if len(msg) > 160:
+        msg = msg[:157] + "..."
+    raise ConfigError(f"bad config value at {where}: {msg}{valid}")
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from collections import Counter
 import pytest
 import torch
 
-from a2d.checkpoint import load_torch
+from a2d.checkpoint import read_resume
 from a2d.config import TrainConfig
 from a2d.models import build, count_macs, count_params
 from a2d.rl.ppo import CURVE_FIELDS, PPOHook, load_agent, train
@@ -87,6 +87,8 @@ def read_curve(path):
 class KeepResumeHook(PPOHook):
     """Copies the resume checkpoint as it stands mid-run (a finished run removes it)."""
 
+    changes_training = False
+
     def __init__(self, run_dir, keep_dir):
         self.run_dir, self.keep_dir = run_dir, keep_dir
 
@@ -161,8 +163,8 @@ def test_tensorboard_and_resume_checkpoint_written(runs):
     run = runs["root"] / "a"
     assert any((run / "tb").iterdir())
     assert not (run / "resume" / "ckpt.pt").exists()  # spent once the run finished
-    st = load_torch(runs["root"] / "a_resume" / "ckpt.pt", "resume checkpoint")
-    assert st["format"] == "a2d-resume-v1"
+    st = read_resume(runs["root"] / "a_resume" / "ckpt.pt")
+    assert st["format"] == "a2d-resume-v2"
     assert st["global_step"] == 128 and st["iteration"] == 1
 
 
@@ -214,6 +216,8 @@ def test_hook_can_hold_the_weights(runs):
 class SnapshotHook(PPOHook):
     """Records the agent's weights when each iteration starts (after any resume)."""
 
+    changes_training = False
+
     def __init__(self):
         self.starts: list[tuple[int, int, dict]] = []
 
@@ -230,7 +234,7 @@ def test_resume_from_checkpoint(runs):
     d = root / "resumed"
     d.mkdir()
     shutil.copytree(root / "a_resume", d / "resume")
-    ckpt = load_torch(d / "resume" / "ckpt.pt")
+    ckpt = read_resume(d / "resume" / "ckpt.pt")
     logs: list[str] = []
     hook = SnapshotHook()
     res = train("Breakout", "vanilla", SEED, d, tiny_cfg(), hooks=[hook], log=logs.append)

@@ -139,30 +139,85 @@ def load_spec(path: str | Path) -> dict[str, Any]:
     return spec
 
 
+#: Keys a layer may carry besides op, c and s, per op (what each op's factory accepts).
+_LAYER_KEYS = {"conv": {"k", "padding", "relu"}, "mixed": {"choices"}}
+_MAX_CHANNELS = 4096
+_MAX_LAYERS = 256
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _check_layer(layer: Any, i: int, where: str) -> None:
+    if not isinstance(layer, dict) or "op" not in layer or "c" not in layer:
+        raise ArchError(f"{where}: layer {i} needs 'op' and 'c' keys")
+    op = layer["op"]
+    if not isinstance(op, str) or op not in OPS:
+        raise ArchError(
+            f"{where}: layer {i} has unknown op {op!r}; valid: {', '.join(sorted(OPS))}"
+        )
+    extra = sorted(set(layer) - {"op", "c", "s"} - _LAYER_KEYS.get(op, set()), key=str)
+    if extra:
+        valid = ", ".join(["op", "c", "s", *sorted(_LAYER_KEYS.get(op, set()))])
+        raise ArchError(f"{where}: layer {i} ({op}) has unknown key {extra[0]!r}; valid: {valid}")
+    c = layer["c"]
+    if not _is_int(c) or not 1 <= c <= _MAX_CHANNELS:
+        raise ArchError(
+            f"{where}: layer {i} 'c' must be an integer in 1..{_MAX_CHANNELS}, got {c!r}"
+        )
+    stride = layer.get("s", 1)
+    if not _is_int(stride) or not 1 <= stride <= 8:
+        raise ArchError(f"{where}: layer {i} 's' must be an integer in 1..8, got {stride!r}")
+    if "k" in layer and (not _is_int(layer["k"]) or not 1 <= layer["k"] <= 11):
+        raise ArchError(f"{where}: layer {i} 'k' must be an integer in 1..11, got {layer['k']!r}")
+    pad = layer.get("padding")
+    if pad is not None and (not _is_int(pad) or not 0 <= pad <= 5):
+        raise ArchError(
+            f"{where}: layer {i} 'padding' must be null or an integer in 0..5, got {pad!r}"
+        )
+    if "relu" in layer and not isinstance(layer["relu"], bool):
+        raise ArchError(f"{where}: layer {i} 'relu' must be true or false, got {layer['relu']!r}")
+    if "choices" in layer:
+        ch = layer["choices"]
+        if not isinstance(ch, list) or not ch or any(x not in CELL_OPS for x in ch):
+            raise ArchError(
+                f"{where}: layer {i} 'choices' must list cell ops from {', '.join(CELL_OPS)}"
+            )
+
+
 def check_spec(spec: Any, where: str = "spec") -> None:
+    """Refuse a malformed architecture spec with one line naming the problem (never a traceback
+    from deeper down): unknown op or key, wrong cell count, missing keys, wrong types or ranges."""
     if not isinstance(spec, dict):
         raise ArchError(f"{where}: an architecture spec must be a JSON object")
-    if "ops" in spec and "layers" not in spec:  # a bare list of cell ops: the derived layout
-        spec["layers"] = supernet_layers(spec["ops"]) if isinstance(spec["ops"], list) else None
+    n_cells = len(_cell_layout())
     if "ops" in spec:
-        if not isinstance(spec["ops"], list) or len(spec["ops"]) != len(_cell_layout()):
-            raise ArchError(f"{where}: 'ops' must list {len(_cell_layout())} cell ops")
-        bad = [o for o in spec["ops"] if o not in CELL_OPS]
+        ops = spec["ops"]
+        if not isinstance(ops, list) or len(ops) != n_cells:
+            got = f"{len(ops)}" if isinstance(ops, list) else type(ops).__name__
+            raise ArchError(f"{where}: 'ops' must list {n_cells} cell ops (got {got})")
+        bad = [o for o in ops if not isinstance(o, str) or o not in CELL_OPS]
         if bad:
             raise ArchError(f"{where}: unknown cell op {bad[0]!r}; valid: {', '.join(CELL_OPS)}")
-        if spec.get("layers") != supernet_layers(spec["ops"]):
+        if "layers" not in spec:  # a bare list of cell ops: the derived layout
+            spec["layers"] = supernet_layers(ops)
+        elif spec["layers"] != supernet_layers(ops):
             raise ArchError(
                 f"{where}: 'layers' do not match 'ops' (the derived layout of those ops)"
             )
-    if "layers" not in spec or not isinstance(spec["layers"], list):
-        raise ArchError(f"{where}: an architecture spec needs a 'layers' list (or 'ops')")
-    for i, layer in enumerate(spec["layers"]):
-        if not isinstance(layer, dict) or "op" not in layer or "c" not in layer:
-            raise ArchError(f"{where}: layer {i} needs 'op' and 'c' keys")
-        if layer["op"] not in OPS:
-            raise ArchError(
-                f"{where}: layer {i} has unknown op {layer['op']!r}; valid: {', '.join(sorted(OPS))}"
-            )
+    layers = spec.get("layers")
+    if not isinstance(layers, list) or not layers:
+        raise ArchError(f"{where}: an architecture spec needs a non-empty 'layers' list (or 'ops')")
+    if len(layers) > _MAX_LAYERS:
+        raise ArchError(f"{where}: {len(layers)} layers; at most {_MAX_LAYERS}")
+    for i, layer in enumerate(layers):
+        _check_layer(layer, i, where)
+    fc = spec.get("fc", 512)
+    if not _is_int(fc) or not 1 <= fc <= 65536:
+        raise ArchError(f"{where}: 'fc' must be an integer in 1..65536, got {fc!r}")
+    if "arch" in spec and not isinstance(spec["arch"], str):
+        raise ArchError(f"{where}: 'arch' must be a string name, got {spec['arch']!r}")
 
 
 class Agent(nn.Module):
@@ -179,13 +234,25 @@ class Agent(nn.Module):
         self.norm = norm
         c, h, w = OBS_SHAPE
         layers = []
-        for layer in spec["layers"]:
+        for i, layer in enumerate(spec["layers"]):
             kw = {k: v for k, v in layer.items() if k not in ("op", "c", "s")}
-            layers.append(OPS[layer["op"]](c, layer["c"], layer.get("s", 1), norm=norm, **kw))
+            try:
+                layers.append(OPS[layer["op"]](c, layer["c"], layer.get("s", 1), norm=norm, **kw))
+            except (ValueError, RuntimeError) as e:  # e.g. channels not divisible by groups
+                raise ArchError(
+                    f"layer {i} ({layer['op']}, {c} -> {layer['c']} channels) cannot be built: "
+                    f"{str(e).splitlines()[0][:120]}"
+                ) from None
             c = layer["c"]
         self.body = nn.Sequential(*layers)
-        with torch.no_grad():
-            flat = self.body(torch.zeros(1, *OBS_SHAPE)).numel()
+        try:
+            with torch.no_grad():
+                flat = self.body(torch.zeros(1, *OBS_SHAPE)).numel()
+        except RuntimeError as e:  # e.g. the layers shrink the frame below a kernel
+            raise ArchError(
+                f"architecture {spec.get('arch', '?')!r} does not fit a {OBS_SHAPE} frame: "
+                f"{str(e).splitlines()[0][:120]}"
+            ) from None
         fc = spec.get("fc", 512)
         self.fc = nn.Sequential(nn.Flatten(), init_layer(nn.Linear(flat, fc)), nn.ReLU())
         self.actor = init_layer(nn.Linear(fc, n_actions), std=0.01)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from a2d import faults
 from a2d.config import EnvConfig, EvalConfig
 from a2d.envs import run_test_episodes
 
@@ -19,6 +20,7 @@ def sampling_policy(agent: torch.nn.Module, device: str, generator: torch.Genera
     never disturb the training run's random stream."""
 
     def policy(obs: np.ndarray) -> np.ndarray:
+        faults.point("eval")
         with torch.inference_mode():
             logits, _ = agent(torch.from_numpy(obs).to(device))
             probs = torch.softmax(logits.float(), -1).cpu()

@@ -10,7 +10,13 @@ Outputs in ``out_dir``:
   agent.pt     final weights + the spec to rebuild the net
   eval.json    final test evaluation (mean, std, episodes, scores, frame_cap, sticky, ...)
   tb/          TensorBoard scalars (charts/*, losses/*)
-  resume/      periodic resume checkpoint (not a declared output; survives Snakemake reruns)
+  resume/      ckpt.pt (+ ckpt.prev.pt): resume checkpoints, not declared outputs, so they
+               survive Snakemake's deletion of a failed job's outputs
+
+The declared outputs are all written at the end, each atomically, eval.json last: a killed or
+failed run leaves none that could pass for finished. Resume is exact: checkpoints fall on PPO
+iteration boundaries and hold every random state; the training envs (whose emulator state ale-py
+cannot save) are re-seeded and reset at each checkpoint boundary, in the uninterrupted run too.
 """
 
 from __future__ import annotations
@@ -27,7 +33,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from a2d.checkpoint import atomic_torch_save, atomic_write_csv, atomic_write_json, load_torch
+from a2d import A2DError, faults
+from a2d.checkpoint import (
+    CheckpointError,
+    atomic_torch_save,
+    atomic_write_csv,
+    atomic_write_json,
+    load_resume,
+    load_torch,
+    remove_resume,
+    save_resume,
+)
 from a2d.config import TrainConfig, resolve_device, to_dict
 from a2d.envs import TrainEnv, canonical
 from a2d.models import build, get_spec
@@ -35,7 +51,7 @@ from a2d.models.cost import model_card
 from a2d.rl.evaluate import eval_seed, evaluate
 
 CURVE_FIELDS = ["step", "test_mean", "test_std", "train_return", "sps", "wall_s"]
-CHECKPOINT_FORMAT = "a2d-resume-v1"
+CHECKPOINT_FORMAT = "a2d-resume-v2"
 AGENT_FORMAT = "a2d-agent-v1"
 
 
@@ -44,6 +60,10 @@ class PPOHook:
 
     Every method has a do-nothing default; a hook overrides what it needs.
     """
+
+    #: Whether the hook changes what the run computes. Such hooks are part of a run's identity:
+    #: a resume checkpoint written with other ones is refused. Observers set it False.
+    changes_training: bool = True
 
     def setup(self, agent: nn.Module, n_actions: int, device: str) -> None:
         """Called once, after the agent is built and before anything runs."""
@@ -172,11 +192,18 @@ def load_agent(path: str | Path, device: str = "cpu") -> tuple[nn.Module, dict[s
     """Rebuild a trained agent from its agent.pt."""
     ckpt = load_torch(path, "agent checkpoint")
     if ckpt.get("format") != AGENT_FORMAT:
-        from a2d.checkpoint import CheckpointError
-
         raise CheckpointError(f"{path}: format {ckpt.get('format')!r} is not {AGENT_FORMAT!r}")
+    missing = [k for k in ("spec", "n_actions", "norm", "state_dict", "game") if k not in ckpt]
+    if missing:
+        raise CheckpointError(f"{path}: agent checkpoint lacks {', '.join(missing)}")
     agent = build(ckpt["spec"], ckpt["n_actions"], norm=ckpt["norm"]).to(device)
-    agent.load_state_dict(ckpt["state_dict"])
+    try:
+        agent.load_state_dict(ckpt["state_dict"])
+    except RuntimeError as e:
+        raise CheckpointError(
+            f"{path}: weights do not fit its architecture {ckpt['spec'].get('arch')!r} "
+            f"({str(e).splitlines()[0][:100]})"
+        ) from None
     return agent, ckpt
 
 
@@ -188,6 +215,59 @@ def _fmt_eta(seconds: float) -> str:
     return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
 
 
+class NumericalError(A2DError):
+    """A NaN/Inf in a loss term, a gradient, the policy or alpha: names the term and the step."""
+
+    def __init__(self, term: str, step: int | None = None, where: str = ""):
+        self.term, self.step, self.where = term, step, where
+        at = f" at step {step}" if step is not None else ""
+        super().__init__(f"non-finite {term}{at}{where}")
+
+
+def env_seed(seed: int, iteration: int) -> int:
+    """Seed of the training envs from PPO iteration ``iteration`` on (0: the run's seed).
+
+    The envs are re-seeded and reset at every resume-checkpoint boundary, in an uninterrupted run
+    as in a resumed one, so the env stream after a checkpoint is a function of (seed, iteration):
+    that is what makes a killed-and-resumed run repeat the uninterrupted one exactly (ale-py's
+    vector env cannot save its emulator states)."""
+    if iteration == 0:
+        return seed
+    return int(np.random.SeedSequence([seed, 11, iteration]).generate_state(1)[0] % (2**31 - 1))
+
+
+#: Settings that may change between a run and its resume without changing what it computes
+#: (threads change float summation order only when they change; the device is checked as given).
+_RESUME_FREE = ("torch_threads", "device")
+
+
+def _run_signature(game: str, spec: dict, seed: int, cfg: TrainConfig, hooks) -> dict[str, Any]:
+    c = to_dict(cfg)
+    for k in _RESUME_FREE:
+        c.pop(k, None)
+    c["env"].pop("num_threads", None)
+    return {
+        "game": game,
+        "spec": spec,
+        "seed": seed,
+        "config": c,
+        "hooks": [type(h).__name__ for h in hooks if h.changes_training],
+    }
+
+
+def _first_difference(a: Any, b: Any, path: str = "") -> str:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b), key=str):
+            if a.get(k) != b.get(k):
+                return _first_difference(a.get(k), b.get(k), f"{path}.{k}" if path else str(k))
+    return f"{path or 'value'}: checkpoint has {a!r}, this run {b!r}"
+
+
+def _check_finite(x: torch.Tensor, term: str) -> None:
+    if not bool(torch.isfinite(x).all()):
+        raise NumericalError(term)
+
+
 def train(
     game: str,
     arch: str | dict,
@@ -196,28 +276,77 @@ def train(
     cfg: TrainConfig,
     hooks: Sequence[PPOHook] = (),
     log: Callable[[str], None] = print,
+    finish: Callable[[dict[str, Any], dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
-    """Train one agent with PPO; returns the final evaluation (also written to eval.json)."""
+    """Train one agent with PPO; returns the final evaluation (also written to eval.json).
+
+    A NaN/Inf stops the run with a NumericalError naming the term and the step, after one retry
+    from the last resume checkpoint (from the start if there is none yet). ``finish(result,
+    agent_payload)`` writes a caller's own final outputs, after agent.pt and before eval.json."""
+    try:
+        return _train(game, arch, seed, out_dir, cfg, hooks, log, finish)
+    except NumericalError as e:
+        log(f"error: {e}; retrying once from the last checkpoint")
+    try:
+        return _train(game, arch, seed, out_dir, cfg, hooks, log, finish)
+    except NumericalError as e:
+        raise NumericalError(
+            e.term, e.step, f"{e.where}, again after a retry from the last checkpoint"
+        ) from None
+
+
+def _train(
+    game: str,
+    arch: str | dict,
+    seed: int,
+    out_dir: str | Path,
+    cfg: TrainConfig,
+    hooks: Sequence[PPOHook],
+    log: Callable[[str], None],
+    finish,
+) -> dict[str, Any]:
     from torch.utils.tensorboard import SummaryWriter
 
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     game = canonical(game)
     p = cfg.ppo
     spec = get_spec(arch) if isinstance(arch, str) else arch
     arch_name = spec.get("arch", str(arch))
+    signature = _run_signature(game, spec, seed, cfg, hooks)
 
     # ---- seeding, device, threads: once, explicitly
     seed_everything(seed)
     device = resolve_device(cfg.device)
     set_threads(cfg.torch_threads)
 
+    # ---- the resume checkpoint, if any, checked against this run before anything is written
+    resume_path = out / "resume" / "ckpt.pt"
+    found = load_resume(resume_path, log) if resume_path.parent.is_dir() else None
+    st = found[0] if found else None
+    if st is not None:
+        if st.get("format") != CHECKPOINT_FORMAT:
+            raise CheckpointError(
+                f"{found[1]}: format {st.get('format')!r} is not {CHECKPOINT_FORMAT!r}; "
+                f"remove {resume_path.parent} to start afresh"
+            )
+        if st["signature"] != signature:
+            raise CheckpointError(
+                f"{found[1]} belongs to another run ({_first_difference(st['signature'], signature)}); "
+                f"remove {resume_path.parent} to start afresh"
+            )
+
     env = TrainEnv(game, p.num_envs, cfg.env, seed)
-    agent = build(spec, env.n_actions, norm=cfg.model.norm, fc_dim=cfg.model.fc_dim).to(device)
-    card = model_card(agent, arch_name)  # before hooks attach (a supernet: its uniform mixture)
-    for h in hooks:
-        h.setup(agent, env.n_actions, device)
-    atomic_write_json(out / "model.json", card)
+    try:
+        agent = build(spec, env.n_actions, norm=cfg.model.norm, fc_dim=cfg.model.fc_dim).to(device)
+        card = model_card(agent, arch_name)  # before hooks attach (a supernet: its uniform mixture)
+        for h in hooks:
+            h.setup(agent, env.n_actions, device)
+    except BaseException:
+        env.close()
+        raise
+    out.mkdir(parents=True, exist_ok=True)
+    if st is None:
+        (out / "eval.json").unlink(missing_ok=True)  # a stale finish marker of an earlier run
     optimizer = torch.optim.Adam(agent.parameters(), lr=p.learning_rate, eps=p.adam_eps)
 
     num_iterations = max(1, math.ceil(p.total_steps / p.batch_size))  # at least total_steps
@@ -225,19 +354,15 @@ def train(
     next_eval, eval_index, next_ckpt = 0, 0, cfg.checkpoint_interval
     train_time = 0.0  # seconds spent outside evaluations (for SPS)
 
-    # ---- resume from the last checkpoint, if any
-    resume_path = out / "resume" / "ckpt.pt"
-    if resume_path.exists():
-        st = load_torch(resume_path, "resume checkpoint")
-        if st.get("format") != CHECKPOINT_FORMAT or st["spec"] != spec or st["game"] != game:
-            from a2d.checkpoint import CheckpointError
-
-            raise CheckpointError(
-                f"{resume_path} belongs to another run (other arch or game); remove it to start afresh"
-            )
+    if st is not None:
         agent.load_state_dict(st["model"])
         optimizer.load_state_dict(st["optimizer"])
-        global_step, iteration, curve = st["global_step"], st["iteration"], st["curve"]
+        global_step, iteration, curve, recent = (
+            st["global_step"],
+            st["iteration"],
+            st["curve"],
+            st["recent"],
+        )
         next_eval, eval_index, next_ckpt, train_time = (
             st["next_eval"],
             st["eval_index"],
@@ -245,213 +370,262 @@ def train(
             st["train_time"],
         )
         torch.set_rng_state(st["torch_rng"])
+        if st.get("cuda_rng") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(st["cuda_rng"])
         np.random.set_state(st["numpy_rng"])
         random.setstate(st["python_rng"])
-        for h, hs in zip(hooks, st.get("hooks", [])):
+        for h, hs in zip(hooks, st["hooks"]):
             h.load_state_dict(hs)
-        env.seed = seed + 1000 * iteration  # fresh episodes after a resume (env state is not saved)
-        log(f"resumed from {resume_path} at step {global_step}")
+        log(f"resumed from {found[1]} at step {global_step} (iteration {iteration})")
+    env.seed = env_seed(seed, iteration)  # what the uninterrupted run did at this boundary
 
-    writer = SummaryWriter(str(out / "tb"))
+    writer = SummaryWriter(str(out / "tb"), purge_step=global_step if st is not None else None)
     writer.add_text("config", f"```\n{to_dict(cfg)}\n```")
     log(
         f"{game} {arch_name} seed {seed}: {card['macs'] / 1e6:.2f} M MACs, {card['params'] / 1e6:.2f} M params, "
         f"{num_iterations} iterations x {p.batch_size} steps, device {device}"
     )
-
-    # ---- rollout storage (frames stay uint8: 4x smaller than float and cheap to copy)
-    obs = torch.zeros(
-        (p.num_steps, p.num_envs, *env.env.single_observation_space.shape),
-        dtype=torch.uint8,
-        device=device,
-    )
-    actions = torch.zeros((p.num_steps, p.num_envs), dtype=torch.long, device=device)
-    logprobs = torch.zeros((p.num_steps, p.num_envs), device=device)
-    rewards = torch.zeros((p.num_steps, p.num_envs), device=device)
-    dones = torch.zeros((p.num_steps, p.num_envs), device=device)
-    values = torch.zeros((p.num_steps, p.num_envs), device=device)
-
-    next_obs = torch.from_numpy(env.reset()).to(device)
-    next_done = torch.zeros(p.num_envs, device=device)
-
-    def test_eval(episodes: int, tag: int) -> dict[str, Any]:
-        with contextlib.ExitStack() as stack:
-            for h in hooks:
-                stack.enter_context(h.eval_context())
-            return evaluate(agent, game, episodes, cfg.eval, cfg.env, eval_seed(seed, tag), device)
-
-    def add_curve_row(step: int, res: dict[str, Any], sps: float) -> None:
-        train_ret = float(np.mean(recent)) if recent else float("nan")
-        recent.clear()
-        curve.append(
-            {
-                "step": step,
-                "test_mean": res["mean"],
-                "test_std": res["std"],
-                "train_return": train_ret,
-                "sps": sps,
-                "wall_s": train_time,
-            }
+    try:
+        # ---- rollout storage (frames stay uint8: 4x smaller than float and cheap to copy)
+        obs = torch.zeros(
+            (p.num_steps, p.num_envs, *env.env.single_observation_space.shape),
+            dtype=torch.uint8,
+            device=device,
         )
-        write_curve(out / "curve.csv", curve)
-        writer.add_scalar("charts/test_mean", res["mean"], step)
-        writer.add_scalar("charts/test_std", res["std"], step)
-        for h in hooks:
-            h.on_evaluation(step, res)
+        actions = torch.zeros((p.num_steps, p.num_envs), dtype=torch.long, device=device)
+        logprobs = torch.zeros((p.num_steps, p.num_envs), device=device)
+        rewards = torch.zeros((p.num_steps, p.num_envs), device=device)
+        dones = torch.zeros((p.num_steps, p.num_envs), device=device)
+        values = torch.zeros((p.num_steps, p.num_envs), device=device)
 
-    t_last, step_last = time.perf_counter(), global_step
-    while iteration < num_iterations:
-        # ---- periodic test evaluation (step 0 included); its time is not training time
-        if global_step >= next_eval:
-            t_eval = time.perf_counter()
-            train_time += t_eval - t_last
-            sps = (
-                (global_step - step_last) / max(t_eval - t_last, 1e-9)
-                if global_step > step_last
-                else float("nan")
-            )
-            res = test_eval(cfg.eval.curve_episodes, eval_index)
-            add_curve_row(global_step, res, sps)
-            eval_index += 1
-            next_eval += cfg.eval.interval
-            t_last, step_last = time.perf_counter(), global_step
-            log(
-                f"step {global_step:>9d}  test {res['mean']:8.2f} ± {res['std']:.2f} ({res['episodes']} ep, "
-                f"{t_last - t_eval:.1f}s)"
-            )
+        next_obs = torch.from_numpy(env.reset()).to(device)
+        next_done = torch.zeros(p.num_envs, device=device)
 
-        for h in hooks:
-            h.on_iteration_start(iteration, global_step)
-        if p.anneal_lr:
-            optimizer.param_groups[0]["lr"] = (1.0 - iteration / num_iterations) * p.learning_rate
-
-        # ---- rollout
-        agent.eval()
-        with torch.inference_mode():
-            for step in range(p.num_steps):
-                global_step += p.num_envs
-                obs[step] = next_obs
-                dones[step] = next_done
-                logits, value = agent(next_obs)
-                action = torch.multinomial(torch.softmax(logits, -1), 1).squeeze(1)
-                logprob, _ = logprob_entropy(logits, action)
-                values[step] = value
-                actions[step] = action
-                logprobs[step] = logprob
-                o, r, d, finished = env.step(action.cpu().numpy())
-                rewards[step] = torch.from_numpy(r).to(device)
-                next_obs = torch.from_numpy(o).to(device)
-                next_done = torch.from_numpy(d.astype(np.float32)).to(device)
-                for ret, length in finished:
-                    recent.append(ret)
-                    writer.add_scalar("charts/episodic_return", ret, global_step)
-                    writer.add_scalar("charts/episodic_length", length, global_step)
-            _, next_value = agent(next_obs)
-            advantages, returns = compute_gae(
-                rewards, values, dones, next_value, next_done, p.gamma, p.gae_lambda
-            )
-        agent.train()
-
-        # ---- update
-        b_obs = obs.reshape((-1, *obs.shape[2:]))
-        b_actions, b_logprobs = actions.reshape(-1), logprobs.reshape(-1)
-        b_adv, b_returns, b_values = advantages.reshape(-1), returns.reshape(-1), values.reshape(-1)
-        for _epoch in range(p.update_epochs):
-            perm = torch.randperm(p.batch_size, device=device)
-            for mb_index, start in enumerate(range(0, p.batch_size, p.minibatch_size)):
-                mb = perm[start : start + p.minibatch_size]
-                logits, newvalue = agent(b_obs[mb])
-                newlogprob, entropy = logprob_entropy(logits, b_actions[mb])
-                terms = ppo_losses(
-                    newlogprob,
-                    b_logprobs[mb],
-                    entropy,
-                    newvalue,
-                    b_values[mb],
-                    b_adv[mb],
-                    b_returns[mb],
-                    p.clip_coef,
-                    p.clip_vloss,
-                    p.norm_adv,
-                )
-                loss = (
-                    terms["policy_loss"]
-                    - p.ent_coef * terms["entropy"]
-                    + p.vf_coef * terms["value_loss"]
-                )
+        def test_eval(episodes: int, tag: int) -> dict[str, Any]:
+            with contextlib.ExitStack() as stack:
                 for h in hooks:
-                    for name, term in h.extra_losses(b_obs[mb], logits, newvalue).items():
-                        terms[name] = term
-                        loss = loss + term
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                for h in hooks:
-                    h.after_backward(mb_index)
-                if all(h.step_weights(mb_index) for h in hooks):
-                    nn.utils.clip_grad_norm_(agent.parameters(), p.max_grad_norm)
-                    optimizer.step()
-            if p.target_kl is not None and terms["approx_kl"] > p.target_kl:
-                break
-        stats = {k: float(v.detach()) for k, v in terms.items()}
-        iteration += 1
+                    stack.enter_context(h.eval_context())
+                return evaluate(
+                    agent, game, episodes, cfg.eval, cfg.env, eval_seed(seed, tag), device
+                )
 
-        # ---- logging
-        var_y = b_returns.var()
-        explained_var = (
-            float("nan") if var_y == 0 else float(1 - (b_returns - b_values).var() / var_y)
-        )
-        writer.add_scalar("charts/learning_rate", optimizer.param_groups[0]["lr"], global_step)
-        for k, v in stats.items():
-            writer.add_scalar(f"losses/{k}", v, global_step)
-        writer.add_scalar("losses/explained_variance", explained_var, global_step)
-        now = time.perf_counter()
-        sps_now = (global_step - step_last) / max(now - t_last, 1e-9)
-        writer.add_scalar("charts/SPS", sps_now, global_step)
-        for h in hooks:
-            h.on_iteration_end(iteration, global_step, writer)
-        if iteration % 10 == 0 or iteration == num_iterations:
-            remaining = (num_iterations - iteration) * p.batch_size / max(sps_now, 1e-9)
-            last = curve[-1]["test_mean"] if curve else float("nan")
-            log(
-                f"step {global_step:>9d}/{num_iterations * p.batch_size}  {sps_now:6.0f} SPS  last test {last:.2f}  "
-                f"ETA {_fmt_eta(remaining)}"
-            )
-
-        # ---- resume checkpoint
-        if global_step >= next_ckpt and iteration < num_iterations:
-            next_ckpt += cfg.checkpoint_interval
-            atomic_torch_save(
-                resume_path,
+        def add_curve_row(step: int, res: dict[str, Any], sps: float) -> None:
+            train_ret = float(np.mean(recent)) if recent else float("nan")
+            recent.clear()
+            curve.append(
                 {
-                    "format": CHECKPOINT_FORMAT,
-                    "spec": spec,
-                    "game": game,
-                    "model": agent.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "global_step": global_step,
-                    "iteration": iteration,
-                    "curve": curve,
-                    "next_eval": next_eval,
-                    "eval_index": eval_index,
-                    "next_ckpt": next_ckpt,
-                    "train_time": train_time + (time.perf_counter() - t_last),
-                    "torch_rng": torch.get_rng_state(),
-                    "numpy_rng": np.random.get_state(),
-                    "python_rng": random.getstate(),
-                    "hooks": [h.state_dict() for h in hooks],
-                },
+                    "step": step,
+                    "test_mean": res["mean"],
+                    "test_std": res["std"],
+                    "train_return": train_ret,
+                    "sps": sps,
+                    "wall_s": train_time,
+                }
             )
+            writer.add_scalar("charts/test_mean", res["mean"], step)
+            writer.add_scalar("charts/test_std", res["std"], step)
+            for h in hooks:
+                h.on_evaluation(step, res)
 
-    # ---- final evaluation: the last curve point and eval.json
-    t_end = time.perf_counter()
-    train_time += t_end - t_last
-    sps = (global_step - step_last) / max(t_end - t_last, 1e-9)
-    env.close()
-    final = test_eval(cfg.eval.episodes, 10**6)  # a tag no periodic evaluation uses
-    add_curve_row(global_step, final, sps)
-    atomic_torch_save(
-        out / "agent.pt",
-        {
+        t_last, step_last = time.perf_counter(), global_step
+        while iteration < num_iterations:
+            # ---- periodic test evaluation (step 0 included); its time is not training time
+            if global_step >= next_eval:
+                t_eval = time.perf_counter()
+                train_time += t_eval - t_last
+                sps = (
+                    (global_step - step_last) / max(t_eval - t_last, 1e-9)
+                    if global_step > step_last
+                    else float("nan")
+                )
+                res = test_eval(cfg.eval.curve_episodes, eval_index)
+                add_curve_row(global_step, res, sps)
+                eval_index += 1
+                next_eval += cfg.eval.interval
+                t_last, step_last = time.perf_counter(), global_step
+                log(
+                    f"step {global_step:>9d}  test {res['mean']:8.2f} ± {res['std']:.2f} ({res['episodes']} ep, "
+                    f"{t_last - t_eval:.1f}s)"
+                )
+
+            for h in hooks:
+                h.on_iteration_start(iteration, global_step)
+            if p.anneal_lr:
+                optimizer.param_groups[0]["lr"] = (
+                    1.0 - iteration / num_iterations
+                ) * p.learning_rate
+
+            # ---- rollout
+            agent.eval()
+            with torch.inference_mode():
+                for step in range(p.num_steps):
+                    faults.point("rollout")
+                    global_step += p.num_envs
+                    obs[step] = next_obs
+                    dones[step] = next_done
+                    logits, value = agent(next_obs)
+                    if not bool(torch.isfinite(logits).all() & torch.isfinite(value).all()):
+                        raise NumericalError(
+                            "policy output (logits or value) in the rollout", global_step
+                        )
+                    action = torch.multinomial(torch.softmax(logits, -1), 1).squeeze(1)
+                    logprob, _ = logprob_entropy(logits, action)
+                    values[step] = value
+                    actions[step] = action
+                    logprobs[step] = logprob
+                    o, r, d, finished = env.step(action.cpu().numpy())
+                    rewards[step] = torch.from_numpy(r).to(device)
+                    next_obs = torch.from_numpy(o).to(device)
+                    next_done = torch.from_numpy(d.astype(np.float32)).to(device)
+                    for ret, length in finished:
+                        recent.append(ret)
+                        writer.add_scalar("charts/episodic_return", ret, global_step)
+                        writer.add_scalar("charts/episodic_length", length, global_step)
+                _, next_value = agent(next_obs)
+                advantages, returns = compute_gae(
+                    rewards, values, dones, next_value, next_done, p.gamma, p.gae_lambda
+                )
+            agent.train()
+
+            # ---- update
+            b_obs = obs.reshape((-1, *obs.shape[2:]))
+            b_actions, b_logprobs = actions.reshape(-1), logprobs.reshape(-1)
+            b_adv, b_returns, b_values = (
+                advantages.reshape(-1),
+                returns.reshape(-1),
+                values.reshape(-1),
+            )
+            for epoch in range(p.update_epochs):
+                perm = torch.randperm(p.batch_size, device=device)
+                for mb_index, start in enumerate(range(0, p.batch_size, p.minibatch_size)):
+                    where = f" (PPO iteration {iteration}, epoch {epoch}, minibatch {mb_index})"
+                    mb = perm[start : start + p.minibatch_size]
+                    logits, newvalue = agent(b_obs[mb])
+                    newlogprob, entropy = logprob_entropy(logits, b_actions[mb])
+                    terms = ppo_losses(
+                        newlogprob,
+                        b_logprobs[mb],
+                        entropy,
+                        newvalue,
+                        b_values[mb],
+                        b_adv[mb],
+                        b_returns[mb],
+                        p.clip_coef,
+                        p.clip_vloss,
+                        p.norm_adv,
+                    )
+                    extra: dict[str, torch.Tensor] = {}
+                    for h in hooks:
+                        extra.update(h.extra_losses(b_obs[mb], logits, newvalue))
+                    terms.update(extra)
+                    for name in ("policy_loss", "value_loss", "entropy", *extra):
+                        if faults.nan_now(name, iteration):
+                            terms[name] = terms[name] + float("nan")
+                    loss = (
+                        terms["policy_loss"]
+                        - p.ent_coef * terms["entropy"]
+                        + p.vf_coef * terms["value_loss"]
+                    )
+                    for name in extra:
+                        loss = loss + terms[name]
+                    if not bool(torch.isfinite(loss.detach())):
+                        bad = [
+                            k
+                            for k in ("policy_loss", "value_loss", "entropy", *extra)
+                            if not bool(torch.isfinite(terms[k].detach()))
+                        ]
+                        raise NumericalError(
+                            f"loss term {', '.join(bad) or 'total'}", global_step, where
+                        )
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    try:
+                        for h in hooks:
+                            h.after_backward(mb_index)
+                    except NumericalError as e:
+                        raise NumericalError(e.term, global_step, where) from None
+                    if all(h.step_weights(mb_index) for h in hooks):
+                        norm = nn.utils.clip_grad_norm_(agent.parameters(), p.max_grad_norm)
+                        if not bool(torch.isfinite(norm)):
+                            raise NumericalError(
+                                "gradient of the network weights", global_step, where
+                            )
+                        optimizer.step()
+                    faults.point("update")
+                if p.target_kl is not None and terms["approx_kl"] > p.target_kl:
+                    break
+            stats = {k: float(v.detach()) for k, v in terms.items()}
+            iteration += 1
+
+            # ---- logging
+            var_y = b_returns.var()
+            explained_var = (
+                float("nan") if var_y == 0 else float(1 - (b_returns - b_values).var() / var_y)
+            )
+            writer.add_scalar("charts/learning_rate", optimizer.param_groups[0]["lr"], global_step)
+            for k, v in stats.items():
+                writer.add_scalar(f"losses/{k}", v, global_step)
+            writer.add_scalar("losses/explained_variance", explained_var, global_step)
+            now = time.perf_counter()
+            sps_now = (global_step - step_last) / max(now - t_last, 1e-9)
+            writer.add_scalar("charts/SPS", sps_now, global_step)
+            for h in hooks:
+                h.on_iteration_end(iteration, global_step, writer)
+            if iteration % 10 == 0 or iteration == num_iterations:
+                remaining = (num_iterations - iteration) * p.batch_size / max(sps_now, 1e-9)
+                last = curve[-1]["test_mean"] if curve else float("nan")
+                log(
+                    f"step {global_step:>9d}/{num_iterations * p.batch_size}  {sps_now:6.0f} SPS  last test {last:.2f}  "
+                    f"ETA {_fmt_eta(remaining)}"
+                )
+
+            # ---- resume checkpoint at an iteration boundary, then the envs restart from a seed that
+            # is a function of (seed, iteration): a resumed run restarts them identically
+            if global_step >= next_ckpt and iteration < num_iterations:
+                next_ckpt += cfg.checkpoint_interval
+                writer.flush()
+                info = save_resume(
+                    resume_path,
+                    {
+                        "format": CHECKPOINT_FORMAT,
+                        "signature": signature,
+                        "model": agent.state_dict(),
+                        "optimizer": optimizer.state_dict(),
+                        "global_step": global_step,
+                        "iteration": iteration,
+                        "curve": curve,
+                        "recent": recent,
+                        "next_eval": next_eval,
+                        "eval_index": eval_index,
+                        "next_ckpt": next_ckpt,
+                        "train_time": train_time + (time.perf_counter() - t_last),
+                        "torch_rng": torch.get_rng_state(),
+                        "cuda_rng": torch.cuda.get_rng_state_all()
+                        if torch.cuda.is_available()
+                        else None,
+                        "numpy_rng": np.random.get_state(),
+                        "python_rng": random.getstate(),
+                        "hooks": [h.state_dict() for h in hooks],
+                    },
+                )
+                log(
+                    f"checkpoint at step {global_step}: {info['bytes'] / 1e6:.2f} MB written in "
+                    f"{info['seconds'] * 1000:.0f} ms"
+                )
+                env.seed = env_seed(seed, iteration)
+                next_obs = torch.from_numpy(env.reset()).to(device)
+                next_done = torch.zeros(p.num_envs, device=device)
+
+        # ---- final evaluation and the declared outputs, all written at the end (eval.json last:
+        # its presence means the run finished)
+        t_end = time.perf_counter()
+        train_time += t_end - t_last
+        sps = (global_step - step_last) / max(t_end - t_last, 1e-9)
+        final = test_eval(cfg.eval.episodes, 10**6)  # a tag no periodic evaluation uses
+        add_curve_row(global_step, final, sps)
+        atomic_write_json(out / "model.json", card)
+        write_curve(out / "curve.csv", curve)
+        payload = {
             "format": AGENT_FORMAT,
             "spec": spec,
             "n_actions": env.n_actions,
@@ -460,24 +634,29 @@ def train(
             "seed": seed,
             "steps": global_step,
             "state_dict": agent.state_dict(),
-        },
-    )
-    result = {
-        "game": game,
-        "arch": arch_name,
-        "seed": seed,
-        "steps": global_step,
-        **final,
-        "macs": card["macs"],
-        "params": card["params"],
-        "train_wall_s": round(train_time, 2),
-    }
-    atomic_write_json(out / "eval.json", result)
-    # finished: the resume state is spent (a forced rerun must start afresh, not from it)
-    resume_path.unlink(missing_ok=True)
-    writer.close()
-    log(
-        f"final test {final['mean']:.2f} ± {final['std']:.2f} over {final['episodes']} episodes; "
-        f"{global_step} steps in {train_time:.0f}s"
-    )
-    return result
+        }
+        atomic_torch_save(out / "agent.pt", payload)
+        result = {
+            "game": game,
+            "arch": arch_name,
+            "seed": seed,
+            "steps": global_step,
+            **final,
+            "macs": card["macs"],
+            "params": card["params"],
+            "train_wall_s": round(train_time, 2),
+        }
+        if finish is not None:
+            finish(result, payload)
+        faults.point("final")
+        atomic_write_json(out / "eval.json", result)
+        # finished: the resume state is spent (a forced rerun must start afresh, not from it)
+        remove_resume(resume_path)
+        log(
+            f"final test {final['mean']:.2f} ± {final['std']:.2f} over {final['episodes']} episodes; "
+            f"{global_step} steps in {train_time:.0f}s"
+        )
+        return result
+    finally:
+        env.close()
+        writer.close()

@@ -9,10 +9,11 @@ from typing import Any
 
 import torch
 
+from a2d import faults
 from a2d.checkpoint import atomic_write_csv
 from a2d.config import MethodConfig, SearchConfig
 from a2d.models.cost import cell_macs_table
-from a2d.rl.ppo import PPOHook
+from a2d.rl.ppo import NumericalError, PPOHook
 from a2d.search.controller import ArchController
 
 SEARCH_CURVE_FIELDS = [
@@ -53,6 +54,9 @@ class SearchHook(PPOHook):
 
     # ---- PPOHook
     def setup(self, agent, n_actions, device):
+        # a fresh start (also a retry from scratch): nothing of an earlier attempt carries over
+        self.lambda_f = self.scfg.lambda_f
+        self.curve, self.alpha_rows = [], []
         table, fixed, _ = cell_macs_table(self.spec, n_actions, self.norm)
         self.ctl = ArchController(
             agent, table, fixed, self.scfg.mode, self.scfg.tau_start, self.scfg.tau_end, device
@@ -86,10 +90,14 @@ class SearchHook(PPOHook):
         if self.in_warmup or alpha.grad is None:
             alpha.grad = None
             return
+        if faults.nan_now("alpha_grad", self.iteration):
+            alpha.grad.fill_(float("nan"))
         if not torch.isfinite(alpha.grad).all():
-            raise FloatingPointError(f"non-finite alpha gradient at search step {self.global_step}")
+            raise NumericalError("alpha gradient")
         if self.method.optimisation == "one_level" or self._alpha_turn(minibatch):
             self.alpha_opt.step()
+            if not torch.isfinite(alpha).all():
+                raise NumericalError("alpha (after its optimiser step)")
         alpha.grad = None
 
     def eval_context(self):
@@ -114,7 +122,6 @@ class SearchHook(PPOHook):
         probs = self.ctl.probs().detach().cpu().tolist()
         for i, row in enumerate(probs):
             self.alpha_rows.append({"step": step, "cell": i, **dict(zip(self.ctl.choices, row))})
-        self.write_outputs()
 
     def on_iteration_end(self, iteration, global_step, writer):
         writer.add_scalar("search/temperature", self.ctl.tau, global_step)
@@ -138,6 +145,13 @@ class SearchHook(PPOHook):
             "lambda_f": self.lambda_f,
             "curve": self.curve,
             "alpha_rows": self.alpha_rows,
+            # the state of the last iteration (what a test evaluation at the boundary reports)
+            "iteration": self.iteration,
+            "global_step": self.global_step,
+            "tau": self.ctl.tau,
+            "ctl_state": self.ctl.state,
+            "noise": self.ctl.noise.detach().cpu(),
+            "index": self.ctl.index.detach().cpu(),
         }
 
     def load_state_dict(self, state):
@@ -149,8 +163,14 @@ class SearchHook(PPOHook):
             state["curve"],
             state["alpha_rows"],
         )
+        self.iteration, self.global_step = state["iteration"], state["global_step"]
+        self.ctl.tau, self.ctl.state = state["tau"], state["ctl_state"]
+        with torch.no_grad():
+            self.ctl.noise.copy_(state["noise"])
+            self.ctl.index.copy_(state["index"])
+        self.ctl._index_list = self.ctl.index.tolist()
 
-    # ---- outputs
+    # ---- outputs (declared by the search rule: written once, when the search has finished)
     def write_outputs(self) -> None:
         atomic_write_csv(self.out / "search_curve.csv", SEARCH_CURVE_FIELDS, self.curve)
         atomic_write_csv(

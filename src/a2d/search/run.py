@@ -97,24 +97,27 @@ def run_search(
         f"search {method_name} on {game}: {method}, {tc.search.mode} mode, {p.total_steps} steps, "
         f"warm-up {search.warmup_iterations}/{num_iterations} iterations"
     )
-    final = train(game, spec, seed, out, tcs, hooks=hooks, log=log)
-    # the supernet checkpoint: shared weights + alpha (+ the MACs table it was searched with)
-    agent_ckpt = load_torch(out / "agent.pt", "agent checkpoint")
-    atomic_torch_save(
-        out / "supernet.pt",
-        {
-            **agent_ckpt,
-            "format": SUPERNET_FORMAT,
-            "alpha": search.ctl.alpha.detach().cpu(),
-            "choices": search.ctl.choices,
-            "macs_table": search.ctl.macs_table.cpu(),
-            "macs_fixed": search.ctl.macs_fixed,
-            "method": method_name,
-            "search_wall_s": final["train_wall_s"],
-        },
-    )
-    (out / "agent.pt").unlink()
-    derive(out / "supernet.pt", out / "arch.json")
+
+    def finish(result: dict[str, Any], agent_payload: dict[str, Any]) -> None:
+        # the search's declared outputs, before train() writes eval.json (its finish marker)
+        search.write_outputs()
+        atomic_torch_save(
+            out / "supernet.pt",
+            {
+                **agent_payload,
+                "format": SUPERNET_FORMAT,
+                "alpha": search.ctl.alpha.detach().cpu(),
+                "choices": search.ctl.choices,
+                "macs_table": search.ctl.macs_table.cpu(),
+                "macs_fixed": search.ctl.macs_fixed,
+                "method": method_name,
+                "search_wall_s": result["train_wall_s"],
+            },
+        )
+        derive(out / "supernet.pt", out / "arch.json")
+
+    final = train(game, spec, seed, out, tcs, hooks=hooks, log=log, finish=finish)
+    (out / "agent.pt").unlink(missing_ok=True)  # the supernet.pt holds these weights
     return final
 
 
@@ -125,6 +128,23 @@ def derive(supernet: str | Path, out: str | Path, name: str | None = None) -> di
         raise CheckpointError(
             f"{supernet} is not a supernet checkpoint (format {ckpt.get('format')!r})"
         )
+    missing = [
+        k
+        for k in (
+            "alpha",
+            "choices",
+            "spec",
+            "n_actions",
+            "norm",
+            "game",
+            "method",
+            "seed",
+            "steps",
+        )
+        if k not in ckpt
+    ]
+    if missing:
+        raise CheckpointError(f"{supernet}: supernet checkpoint lacks {', '.join(missing)}")
     alpha = ckpt["alpha"]
     ops = [ckpt["choices"][j] for j in alpha.argmax(-1).tolist()]
     spec = {**derived_spec(ops, name or f"{ckpt['method']}"), "fc": ckpt["spec"].get("fc", 512)}
