@@ -60,7 +60,7 @@ def case_ppo(game: str, steps: int, arch: str) -> dict:
     spec = derived_spec([BENCH_OP] * 14, f"derived_{BENCH_OP}") if arch == "derived" else arch
     with tempfile.TemporaryDirectory() as d:
         train(game, spec, 1, d, cfg, log=lambda s: None)
-        curve = read_curve(Path(d) / "curve.csv")
+        curve = read_curve(Path(d) / "timing.csv")
         macs = json.loads((Path(d) / "model.json").read_text())["macs"]
     return {"sps": float(curve["sps"][-1]), "steps": int(curve["step"][-1]), "macs": macs}
 
@@ -95,7 +95,7 @@ def case_search(game: str, steps: int, mode: str) -> dict:
             supernet_spec(), cfg.search, MethodConfig(0.0, 0.0, "one_level"), iters, 9.35e6, d
         )
         train(game, supernet_spec(), 1, d, cfg, hooks=[hook], log=lambda s: None)
-        curve = read_curve(Path(d) / "curve.csv")
+        curve = read_curve(Path(d) / "timing.csv")
     return {
         "sps": float(curve["sps"][-1]),
         "steps": int(curve["step"][-1]),

@@ -78,12 +78,10 @@ def test_same_seed_gives_identical_curve_and_eval_json(ref, tmp_path, capsys):
     c2, e2, w2 = result(tmp_path / "again")
     assert c1 == c2 and e1 == e2
     assert all(torch.equal(w1[k], w2[k]) for k in w1)
-    # the files differ at most in the three wall-clock fields, byte for byte elsewhere
-    for f in ("curve.csv", "eval.json"):
-        a, b = (ref / f).read_text(), (tmp_path / "again" / f).read_text()
-        if a != b:
-            assert f == "curve.csv" or "train_wall_s" in a
-    assert (ref / "model.json").read_bytes() == (tmp_path / "again" / "model.json").read_bytes()
+    # byte for byte: the wall-clock fields live in timing.csv
+    for f in ("curve.csv", "eval.json", "model.json"):
+        assert (ref / f).read_bytes() == (tmp_path / "again" / f).read_bytes(), f
+    assert (ref / "timing.csv").is_file()
 
 
 def test_different_seed_differs(ref, tmp_path, capsys):

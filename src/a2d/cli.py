@@ -1,4 +1,4 @@
-"""Command line: ``a2d train | search | derive | evaluate | random | teacher | info | games``.
+"""Command line: ``a2d train | search | derive | evaluate | random | teacher | info | export | play | games``.
 
 Every option of a run is settable from YAML (``--config``, repeatable, merged in order as
 Snakemake merges config.yaml and a preset), from ``--set section.key=value`` and, for the common
@@ -74,6 +74,13 @@ def _load_cfg(args) -> dict[str, Any]:
     return config.load(args.config or [], overrides)
 
 
+def _claim_gpu(device: str) -> None:
+    """One GPU per job on a multi-GPU box (a2d.gpus); before anything starts CUDA."""
+    from a2d.gpus import claim_for_job
+
+    claim_for_job(device, log=lambda s: print(s, flush=True))
+
+
 def cmd_train(args) -> None:
     from a2d import config
     from a2d.envs import canonical
@@ -84,6 +91,7 @@ def cmd_train(args) -> None:
     tc = config.train_config(cfg)
     game = canonical(args.game)  # refuse unknown games before any work
     spec = get_spec(args.arch)
+    _claim_gpu(tc.device)
     device = config.resolve_device(tc.device)
     hooks = []
     if args.teacher and (tc.distill.actor > 0 or tc.distill.critic > 0):
@@ -107,6 +115,7 @@ def cmd_search(args) -> None:
     tc = config.train_config(cfg)
     game = canonical(args.game)
     m = config.method(cfg, args.method)
+    _claim_gpu(tc.device)
     config.resolve_device(tc.device)
     if args.teacher:
         teacher_agent_path(args.teacher)  # refuse a missing teacher before any work
@@ -218,6 +227,56 @@ def cmd_info(args) -> None:
         print(json.dumps(card))
 
 
+def cmd_export(args) -> None:
+    from a2d.export import export_run
+
+    card = export_run(
+        args.run,
+        args.format,
+        args.out,
+        n_obs=args.observations,
+        threads=args.threads,
+        log=lambda s: print(s, flush=True),
+    )
+    par, lat = card["parity"], card["latency_ms_b1"]
+    runtime = "onnxruntime" if args.format == "onnx" else "torchscript"
+    print(
+        f"wrote {card['file']} ({card['file_bytes'] / 1e6:.2f} MB) and its card: "
+        f"{card['macs'] / 1e6:.2f} M MACs, parity max abs err "
+        f"{max(par['max_abs_err_logits'], par['max_abs_err_value']):.1e} on "
+        f"{par['observations']} real observations, batch-1 latency {runtime} "
+        f"{lat[runtime]:.3f} ms vs PyTorch eager {lat['pytorch_eager']:.3f} ms"
+    )
+
+
+def cmd_play(args) -> None:
+    from a2d import config
+    from a2d.play import play_run
+
+    tc = config.train_config(_load_cfg(args))
+    res = play_run(
+        args.run,
+        args.episodes,
+        video=args.video,
+        seed=args.seed,
+        eval_cfg=tc.eval,
+        env_cfg=tc.env,
+        device=config.resolve_device(tc.device),
+        greedy=args.greedy,
+        scale=args.scale,
+        log=lambda s: print(s, flush=True),
+    )
+    if args.out:
+        from a2d.checkpoint import atomic_write_json
+
+        atomic_write_json(args.out, res)
+    print(
+        f"{res['game']} {res['arch']}: score {res['mean']:g} (mean of {res['episodes']} "
+        f"game{'s' if res['episodes'] != 1 else ''}: {', '.join(f'{s:g}' for s in res['scores'])})"
+        + (f"; video {res['video']} ({res['video_frames']} frames)" if args.video else "")
+    )
+
+
 def cmd_games(args) -> None:
     from a2d.envs import valid_games
 
@@ -302,6 +361,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("arch", nargs="+")
     p.add_argument("--latency", action="store_true", help="also batch-1 CPU latency")
     p.set_defaults(fn=cmd_info)
+
+    p = sub.add_parser(
+        "export", help="export a trained agent to ONNX or TorchScript, with a JSON card"
+    )
+    p.add_argument("--run", required=True, help="run directory (with agent.pt) or an agent.pt")
+    p.add_argument("--format", required=True, choices=["onnx", "torchscript"])
+    p.add_argument(
+        "--out", help="file to write (default <run>/export/agent.onnx or agent.torchscript.pt)"
+    )
+    p.add_argument(
+        "--observations", type=int, default=256, help="real observations for the parity check"
+    )
+    p.add_argument("--threads", type=int, default=1, help="CPU threads for the latency numbers")
+    p.set_defaults(fn=cmd_export)
+
+    p = sub.add_parser("play", help="play full games with a trained agent; record a video")
+    p.add_argument("--run", required=True, help="run directory (with agent.pt) or an agent.pt")
+    p.add_argument("--episodes", type=int, default=1)
+    p.add_argument("--video", help="MP4 file to write (all games, real-time speed)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--greedy", action="store_true", help="argmax actions (default: sampled)")
+    p.add_argument("--scale", type=int, default=2, help="video upscaling factor")
+    p.add_argument("--out", help="write scores as JSON here")
+    cfg_opts(p)
+    p.set_defaults(fn=cmd_play)
 
     p = sub.add_parser("games", help="list valid game names")
     p.set_defaults(fn=cmd_games)

@@ -123,15 +123,18 @@ def test_model_json(runs):
 
 def test_curve_csv(runs):
     fields, rows = read_curve(runs["root"] / "a" / "curve.csv")
-    assert fields == ["step", "test_mean", "test_std", "train_return", "sps", "wall_s"]
+    assert fields == ["step", "test_mean", "test_std", "train_return"]
     assert fields == CURVE_FIELDS
     assert [int(r["step"]) for r in rows] == [0, 128, 256]
     for r in rows:
         assert float(r["test_mean"]) >= 0
         assert float(r["test_std"]) == 0.0  # one episode per evaluation
-    walls = [float(r["wall_s"]) for r in rows]
+    t_fields, timing = read_curve(runs["root"] / "a" / "timing.csv")
+    assert t_fields == ["step", "sps", "wall_s"]
+    assert [r["step"] for r in timing] == [r["step"] for r in rows]
+    walls = [float(r["wall_s"]) for r in timing]
     assert walls == sorted(walls)
-    assert float(rows[-1]["sps"]) > 0
+    assert float(timing[-1]["sps"]) > 0
 
 
 def test_eval_json(runs):
@@ -143,7 +146,10 @@ def test_eval_json(runs):
     assert ev["sticky"] == 0.0
     assert ev["steps"] == 256
     assert (ev["game"], ev["arch"], ev["seed"]) == ("Breakout", "vanilla", SEED)
-    assert ev == json.loads(json.dumps(runs["a"]))  # train() returns what it wrote
+    # train() returns what it wrote, plus its training wall time (kept out of eval.json)
+    returned = json.loads(json.dumps(runs["a"]))
+    assert returned.pop("train_wall_s") >= 0 and "train_wall_s" not in ev
+    assert ev == returned
     # the final evaluation is also the last point of the curve
     _, rows = read_curve(runs["root"] / "a" / "curve.csv")
     assert float(rows[-1]["test_mean"]) == ev["mean"]

@@ -6,7 +6,10 @@ per-iteration callbacks) instead of copying the loop.
 
 Outputs in ``out_dir``:
   model.json   arch, MACs (PyTorch FLOP counter), params
-  curve.csv    step, test_mean, test_std, train_return, sps, wall_s  (one row per test evaluation)
+  curve.csv    step, test_mean, test_std, train_return  (one row per test evaluation)
+  timing.csv   step, sps, wall_s: the wall-clock side of each curve row (training steps/s since
+               the previous row, training seconds so far), kept apart so that curve.csv and
+               eval.json of a CPU run repeat byte for byte
   agent.pt     final weights + the spec to rebuild the net
   eval.json    final test evaluation (mean, std, episodes, scores, frame_cap, sticky, ...)
   tb/          TensorBoard scalars (charts/*, losses/*)
@@ -50,7 +53,8 @@ from a2d.models import build, get_spec
 from a2d.models.cost import model_card
 from a2d.rl.evaluate import eval_seed, evaluate
 
-CURVE_FIELDS = ["step", "test_mean", "test_std", "train_return", "sps", "wall_s"]
+CURVE_FIELDS = ["step", "test_mean", "test_std", "train_return"]
+TIMING_FIELDS = ["step", "sps", "wall_s"]
 CHECKPOINT_FORMAT = "a2d-resume-v2"
 AGENT_FORMAT = "a2d-agent-v1"
 
@@ -185,6 +189,8 @@ def set_threads(n: int) -> None:
 
 
 def write_curve(path: Path, rows: list[dict[str, Any]]) -> None:
+    """curve.csv, and timing.csv beside it with the wall-clock fields of the same rows."""
+    atomic_write_csv(path.with_name("timing.csv"), TIMING_FIELDS, rows)
     atomic_write_csv(path, CURVE_FIELDS, rows)
 
 
@@ -418,8 +424,8 @@ def _train(
                     "test_mean": res["mean"],
                     "test_std": res["std"],
                     "train_return": train_ret,
-                    "sps": sps,
-                    "wall_s": train_time,
+                    "sps": sps,  # timing.csv
+                    "wall_s": train_time,  # timing.csv
                 }
             )
             writer.add_scalar("charts/test_mean", res["mean"], step)
@@ -644,12 +650,14 @@ def _train(
             **final,
             "macs": card["macs"],
             "params": card["params"],
-            "train_wall_s": round(train_time, 2),
+            "train_wall_s": round(train_time, 2),  # returned, not in eval.json (timing.csv has it)
         }
         if finish is not None:
             finish(result, payload)
         faults.point("final")
-        atomic_write_json(out / "eval.json", result)
+        atomic_write_json(
+            out / "eval.json", {k: v for k, v in result.items() if k != "train_wall_s"}
+        )
         # finished: the resume state is spent (a forced rerun must start afresh, not from it)
         remove_resume(resume_path)
         log(
