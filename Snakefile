@@ -1,7 +1,7 @@
 # a2d: Auto-Agent-Distiller — the paper's pipeline as one Snakemake DAG.
 #   snakemake -n                                   # the paper-scale DAG (config.yaml)
 #   snakemake --cores 2 --configfile presets/quick.yaml
-#   snakemake results/figures/fig1.pdf --cores 8   # one target, only what it needs
+#   snakemake results/figures/fig3.pdf --cores 8   # one target, only what it needs
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -14,6 +14,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/search.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/deploy.smk"
 
 
 rule all:

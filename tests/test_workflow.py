@@ -27,6 +27,8 @@ KNOWN_RULES = (
     "fig3",
     "aggregate",
     "config_used",
+    "export",
+    "play",
     "all",
 )
 
@@ -108,6 +110,8 @@ def expected_counts(cfg: dict) -> dict[str, int]:
         "fig3": 1,
         "aggregate": 1,
         "config_used": 1,
+        "export": len(games) * len(seeds),  # the main method's retrained nets: Table 4 latency
+        "play": len(games),  # one gameplay video per game for the report
         "all": 1,
     }
 
@@ -176,7 +180,8 @@ def test_adding_a_game_adds_exactly_its_jobs(
     n_base = len(base_cfg["baselines"])
     expected = {k: 0 for k in diff}
     # its baseline runs (the teacher run is one of them: resnet20 seed 1) + teacher record +
-    # random score, and the main method's search, derivation and retraining per seed
+    # random score + video, and the main method's search, derivation, retraining and export
+    # per seed
     assert base_cfg["teacher"]["arch"] in base_cfg["baselines"]
     expected.update(
         {
@@ -186,9 +191,11 @@ def test_adding_a_game_adds_exactly_its_jobs(
             "search": n_seeds,
             "derive": n_seeds,
             "retrain": n_seeds,
+            "export": n_seeds,
+            "play": 1,
         }
     )
-    expected["total"] = 2 + n_base * n_seeds + 3 * n_seeds
+    expected["total"] = 3 + n_base * n_seeds + 4 * n_seeds
     assert diff == expected
 
 
@@ -205,7 +212,8 @@ def test_full_config_job_counts_spelled_out(default_stats, base_cfg):
     assert default_stats["search"] == f * len(methods) * s + (g - f) * s
     assert default_stats["retrain"] == f * len(retrained) * s + (g - f) * s
     assert default_stats["derive"] == default_stats["retrain"]
-    assert (g, f, s) == (12, 4, 3) and default_stats["total"] == 418
+    assert default_stats["export"] == g * s and default_stats["play"] == g
+    assert (g, f, s) == (12, 4, 3) and default_stats["total"] == 466
 
 
 def test_unknown_game_fails_dry_run(repo, venv_bin, venv_env, tmp_path):

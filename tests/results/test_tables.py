@@ -293,3 +293,21 @@ def test_missing_file_names_it_and_writes_nothing(roots, tmp_path, argv, missing
     msg = str(e.value.code)
     assert msg == f"missing input file: {tmp_path / missing}"
     assert not out.exists()
+
+
+def test_table4_with_onnx_latency_from_export_cards(roots, tmp_path):
+    search, _ = roots
+    exports = tmp_path / "export"
+    for g in GAMES:
+        for s in SEEDS:
+            d = exports / g / "searched_a2d_one_level" / f"seed{s}"
+            d.mkdir(parents=True)
+            card = {"latency_ms_b1": {"pytorch_eager": 1.5, "onnxruntime": 0.25 * s}}
+            (d / "agent.onnx.json").write_text(json.dumps(card))
+    t = tables.table4(search, GAMES, "a2d_one_level", SEEDS, exports)
+    assert t.header[-1] == "ONNX Runtime b1 (ms)"
+    assert [r[-1] for r in t.rows] == ["0.25", "0.50", "0.75"] * len(GAMES)
+    assert "ONNX Runtime" in t.note
+    (exports / "Pong" / "searched_a2d_one_level" / "seed2" / "agent.onnx.json").unlink()
+    with pytest.raises(SystemExit, match="missing input file: .*Pong.*seed2"):
+        tables.table4(search, GAMES, "a2d_one_level", SEEDS, exports)

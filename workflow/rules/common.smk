@@ -81,6 +81,11 @@ def baseline_runs(name):
     return [f"{run_dir(g, a, s)}/{name}" for g in GAMES for a in BASELINES for s in SEEDS]
 
 
+def exports(name, games, methods):
+    """Export files of the retrained searched nets (games x methods x seeds)."""
+    return [f"{RESULTS}/export/{g}/searched_{m}/seed{s}/{name}" for g in games for m in methods for s in SEEDS]
+
+
 def search_files(name, games, methods):
     return [f"{RESULTS}/search/{g}/{m}/seed{s}/{name}" for g in games for m in methods for s in SEEDS]
 
@@ -105,6 +110,7 @@ def all_targets():
             for ext in ("md", "tex", "csv")
         ],
         f"{RESULTS}/config.yaml",
+        *[f"{RESULTS}/videos/{g}.html" for g in GAMES],
         *[f"{RESULTS}/teachers/{g}.json" for g in GAMES],
         *[f"{RESULTS}/random/{g}.json" for g in sorted(set(GAMES) | set(FIGURE_GAMES))],
     ]

@@ -151,6 +151,7 @@ rule table3:
 rule table4:
     input:
         archs=search_files("arch.json", GAMES, [MAIN_METHOD]),
+        cards=exports("agent.onnx.json", GAMES, [MAIN_METHOD]),
     output:
         **_table_outputs("table4"),
     conda:
@@ -167,11 +168,12 @@ rule table4:
     params:
         search=lambda w, input: _root(input.archs[0], 3),
         games=" ".join(GAMES),
+        exports=lambda w, input: _root(input.cards[0], 3),
         method=MAIN_METHOD,
         seeds=" ".join(str(s) for s in SEEDS),
         prefix=lambda w, output: output.md[: -len(".md")],
     shell:
-        "python -m a2d.results.tables table4 --search {params.search}"
+        "python -m a2d.results.tables table4 --search {params.search} --exports {params.exports}"
         " --games {params.games} --method {params.method}"
         " --seeds {params.seeds} --out {params.prefix} > {log} 2>&1"
 

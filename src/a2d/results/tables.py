@@ -329,7 +329,12 @@ def table3(
     )
 
 
-def table4(search: Path, games: list[str], method: str, seeds: list[int]) -> Table:
+def table4(
+    search: Path, games: list[str], method: str, seeds: list[int], exports: Path | None = None
+) -> Table:
+    """Derived architecture per game and seed; with ``exports``, also the batch-1 ONNX Runtime
+    latency of the retrained net from its export card
+    ``{exports}/{game}/searched_{method}/seed{seed}/agent.onnx.json``."""
     entries = []
     for game in games:
         for seed in seeds:
@@ -340,17 +345,20 @@ def table4(search: Path, games: list[str], method: str, seeds: list[int]) -> Tab
     for game, seed, path, arch in entries:
         ops = list(_get(arch, "ops", path))
         latency = arch.get("latency_ms_b1")
-        rows.append(
-            [
-                game,
-                str(seed),
-                *ops,
-                *["-"] * (n_cells - len(ops)),
-                fmt(_get(arch, "macs", path), "macs"),
-                fmt(_get(arch, "params", path), "params"),
-                fmt(latency, "ms"),
-            ]
-        )
+        row = [
+            game,
+            str(seed),
+            *ops,
+            *["-"] * (n_cells - len(ops)),
+            fmt(_get(arch, "macs", path), "macs"),
+            fmt(_get(arch, "params", path), "params"),
+            fmt(latency, "ms"),
+        ]
+        if exports is not None:
+            card_path = run_dir(exports, game, f"searched_{method}", seed) / "agent.onnx.json"
+            card = read_input(card_path)
+            row.append(fmt(_get(card, "latency_ms_b1", card_path).get("onnxruntime"), "ms"))
+        rows.append(row)
     return Table(
         title=f"Table 4 — derived architectures ({method_label(method)})",
         header=[
@@ -360,13 +368,20 @@ def table4(search: Path, games: list[str], method: str, seeds: list[int]) -> Tab
             "MACs",
             "Params",
             "Latency b1 (ms)",
+            *(["ONNX Runtime b1 (ms)"] if exports is not None else []),
         ],
         rows=rows,
-        align="lr" + "l" * n_cells + "rrr",
+        align="lr" + "l" * n_cells + "rrr" + ("r" if exports is not None else ""),
         note=(
             "kK_eE: inverted residual with kernel K and expansion E (_g2: grouped, 2 groups); "
             "skip: identity (a projection where the shape changes). Latency: batch 1, PyTorch "
-            "eager, on the CPU of the machine that ran the search."
+            "eager, on the CPU of the machine that ran the search"
+            + (
+                "; ONNX Runtime: the retrained net exported to ONNX (`a2d export`), batch 1, "
+                "1 thread, median, on the CPU of the machine that exported it."
+                if exports is not None
+                else "."
+            )
         ),
     )
 
@@ -402,7 +417,8 @@ def main(argv=None) -> None:
     p2 = common(sub.add_parser("table2", help="distillation ablation"))
     p2.add_argument("--labels", nargs="+", required=True, help="one label per method")
     common(sub.add_parser("table3", help="one-level vs bi-level vs vanilla DNAS"))
-    common(sub.add_parser("table4", help="derived architecture per game"), False, "1")
+    p4 = common(sub.add_parser("table4", help="derived architecture per game"), False, "1")
+    p4.add_argument("--exports", type=Path, help="root of the ONNX exports (adds their latency)")
     a = ap.parse_args(argv)
     if a.table == "table1":
         table = table1(a.runs, a.games, a.archs, a.method, a.seeds, a.reference)
@@ -411,7 +427,7 @@ def main(argv=None) -> None:
     elif a.table == "table3":
         table = table3(a.search, a.runs, a.games, a.methods, a.seeds)
     else:
-        table = table4(a.search, a.games, a.method, a.seeds)
+        table = table4(a.search, a.games, a.method, a.seeds, a.exports)
     for path in write_table(table, a.out):
         print(path)
 
