@@ -19,7 +19,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from a2d.results.curves import arch_label, run_dir, save_figure  # noqa: E402
+from a2d.results.curves import add_nets_args, arch_label, run_dir, save_figure  # noqa: E402
 from a2d.results.stats import AGGREGATES, aggregate, human_normalized, reference  # noqa: E402
 from a2d.results.tables import Table, read_input, write_table  # noqa: E402
 
@@ -112,11 +112,7 @@ def figure(agg, nets, used, seeds, out_pdf: Path, out_png: Path) -> None:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--runs", type=Path, required=True, help="root of the trained runs")
-    ap.add_argument("--games", nargs="+", required=True)
-    ap.add_argument("--archs", nargs="+", required=True, help="the manual nets")
-    ap.add_argument("--method", required=True, help="search method whose nets were retrained")
-    ap.add_argument("--seeds", nargs="+", type=int, required=True)
+    add_nets_args(ap)
     ap.add_argument("--reps", type=int, default=2000, help="bootstrap replications")
     ap.add_argument("--pdf", type=Path, required=True)
     ap.add_argument("--png", type=Path, required=True)

@@ -39,6 +39,23 @@ def arch_label(arch: str) -> str:
     return arch
 
 
+def add_nets_args(ap) -> None:
+    """The arguments of the per-game comparisons (Fig 3, Table 1, the aggregate): where the
+    runs are, which games, manual nets, search method and seeds."""
+    ap.add_argument("--runs", type=Path, required=True, help="root of the trained runs")
+    ap.add_argument("--games", nargs="+", required=True)
+    ap.add_argument("--archs", nargs="+", required=True, help="the manual nets, smallest first")
+    ap.add_argument("--method", required=True, help="search method whose nets were retrained")
+    ap.add_argument("--seeds", nargs="+", type=int, required=True)
+
+
+def spread_label(seeds: Sequence[int]) -> str:
+    """What a figure's band or error bar is, and over how many seeds (for its title)."""
+    n = len(seeds)
+    what = "95 % bootstrap CI over seeds" if n > 1 else "± 1 std across test episodes (1 seed)"
+    return f"{n} seed{'s' if n > 1 else ''}; {what}"
+
+
 def _column(values: list[str]) -> np.ndarray:
     """Floats ('' and 'nan' -> nan); a column with any other non-numeric value stays strings."""
     try:

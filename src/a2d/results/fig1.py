@@ -15,7 +15,14 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from a2d.results.curves import across_seeds, read_curve, read_json, run_dir, save_figure  # noqa: E402
+from a2d.results.curves import (  # noqa: E402
+    across_seeds,
+    read_curve,
+    read_json,
+    run_dir,
+    save_figure,
+    spread_label,
+)
 
 
 def plot(
@@ -54,13 +61,8 @@ def plot(
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
     axes.flat[0].legend(fontsize=7)
-    band = (
-        "95 % bootstrap CI over seeds"
-        if len(seeds) > 1
-        else "± 1 std across test episodes (1 seed)"
-    )
     fig.suptitle(
-        f"Test score during training ({len(seeds)} seed{'s' if len(seeds) > 1 else ''}; band: {band})",
+        f"Test score during training ({spread_label(seeds)} as band)",
         fontsize=9,
         wrap=True,
     )

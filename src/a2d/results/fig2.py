@@ -27,6 +27,7 @@ from a2d.results.curves import (  # noqa: E402
     read_curve,
     save_figure,
     search_dir,
+    spread_label,
 )
 
 
@@ -81,14 +82,9 @@ def plot(
         handles.append(plt.Rectangle((0, 0), 1, 1, color="0.85", alpha=0.6, linewidth=0))
         labels.append("warm-up")
         axes.flat[0].legend(handles, labels, fontsize=7)
-        band = (
-            "95 % bootstrap CI over seeds"
-            if len(seeds) > 1
-            else "± 1 std across test episodes (1 seed)"
-        )
         fig.suptitle(
             "Test score of the argmax architecture during the search (shared weights; "
-            f"{len(seeds)} seed{'s' if len(seeds) > 1 else ''}; band: {band}; grey: warm-up)",
+            f"{spread_label(seeds)} as band; grey: warm-up)",
             fontsize=9,
             wrap=True,
         )

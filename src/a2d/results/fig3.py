@@ -20,7 +20,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
-from a2d.results.curves import arch_label, read_json, run_dir, save_figure  # noqa: E402
+from a2d.results.curves import (  # noqa: E402
+    add_nets_args,
+    arch_label,
+    read_json,
+    run_dir,
+    save_figure,
+    spread_label,
+)
 from a2d.results.stats import mean_ci  # noqa: E402
 
 MARKERS = "osD^vP*X"
@@ -100,13 +107,8 @@ def plot(
         for ax in list(axes.flat)[n:]:
             ax.axis("off")
         axes.flat[0].legend(fontsize=7)
-        bars = (
-            "95 % bootstrap CI over seeds"
-            if len(seeds) > 1
-            else "± 1 std across test episodes (1 seed)"
-        )
         fig.suptitle(
-            f"Score vs MACs ({len(seeds)} seed{'s' if len(seeds) > 1 else ''}; bars: {bars})",
+            f"Score vs MACs ({spread_label(seeds)} as error bars)",
             fontsize=9,
             wrap=True,
         )
@@ -118,11 +120,7 @@ def plot(
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--runs", type=Path, required=True, help="root of the trained runs")
-    ap.add_argument("--games", nargs="+", required=True)
-    ap.add_argument("--archs", nargs="+", required=True, help="the manual nets")
-    ap.add_argument("--method", required=True, help="search method whose nets were retrained")
-    ap.add_argument("--seeds", nargs="+", type=int, required=True)
+    add_nets_args(ap)
     ap.add_argument("--random", type=Path, help="directory of random-policy scores")
     ap.add_argument("--pdf", type=Path, required=True)
     ap.add_argument("--png", type=Path, required=True)

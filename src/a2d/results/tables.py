@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from a2d.results.curves import (
+    add_nets_args,
     arch_label,
     atomic_write_texts,
     method_label,
@@ -407,12 +408,8 @@ def main(argv=None) -> None:
         return p
 
     p1 = sub.add_parser("table1", help="A2D vs the manual nets: score and MACs per game")
-    p1.add_argument("--runs", type=Path, required=True, help="root of the trained runs")
-    p1.add_argument("--games", nargs="+", required=True)
-    p1.add_argument("--archs", nargs="+", required=True, help="the manual nets, smallest first")
-    p1.add_argument("--method", required=True, help="the search method whose nets were retrained")
+    add_nets_args(p1)
     p1.add_argument("--reference", help="manual net the MACs saving is against (default: last)")
-    p1.add_argument("--seeds", nargs="+", type=int, required=True)
     p1.add_argument("--out", required=True, help="output prefix: writes PREFIX.{md,tex,csv}")
     p2 = common(sub.add_parser("table2", help="distillation ablation"))
     p2.add_argument("--labels", nargs="+", required=True, help="one label per method")
