@@ -262,7 +262,10 @@ class Agent(nn.Module):
         self.to(memory_format=torch.channels_last)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.contiguous(memory_format=torch.channels_last).float() / 255.0
+        x = x.contiguous(memory_format=torch.channels_last)
+        # one new float tensor, scaled in place: the same values as `x.float() / 255.0` without
+        # a second frame-sized allocation (copy=True: never scale a float input in place)
+        x = x.to(torch.float32, copy=True).div_(255.0)
         return self.fc(self.body(x))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

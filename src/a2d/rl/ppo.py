@@ -392,12 +392,13 @@ def _train(
         f"{num_iterations} iterations x {p.batch_size} steps, device {device}"
     )
     try:
-        # ---- rollout storage (frames stay uint8: 4x smaller than float and cheap to copy)
+        # ---- rollout storage (frames stay uint8: 4x smaller than float and cheap to copy). The
+        # frames are stored channels-last (the nets' layout), so a minibatch gathered from them
+        # is already laid out for the first convolution (same values: this saves a copy only)
+        stack, height, width = env.env.single_observation_space.shape
         obs = torch.zeros(
-            (p.num_steps, p.num_envs, *env.env.single_observation_space.shape),
-            dtype=torch.uint8,
-            device=device,
-        )
+            (p.num_steps, p.num_envs, height, width, stack), dtype=torch.uint8, device=device
+        ).permute(0, 1, 4, 2, 3)
         actions = torch.zeros((p.num_steps, p.num_envs), dtype=torch.long, device=device)
         logprobs = torch.zeros((p.num_steps, p.num_envs), device=device)
         rewards = torch.zeros((p.num_steps, p.num_envs), device=device)
@@ -494,7 +495,7 @@ def _train(
             agent.train()
 
             # ---- update
-            b_obs = obs.reshape((-1, *obs.shape[2:]))
+            b_obs = obs.reshape((-1, *obs.shape[2:]))  # a view, still channels-last
             b_actions, b_logprobs = actions.reshape(-1), logprobs.reshape(-1)
             b_adv, b_returns, b_values = (
                 advantages.reshape(-1),
@@ -506,7 +507,8 @@ def _train(
                 for mb_index, start in enumerate(range(0, p.batch_size, p.minibatch_size)):
                     where = f" (PPO iteration {iteration}, epoch {epoch}, minibatch {mb_index})"
                     mb = perm[start : start + p.minibatch_size]
-                    logits, newvalue = agent(b_obs[mb])
+                    mb_obs = b_obs[mb]
+                    logits, newvalue = agent(mb_obs)
                     newlogprob, entropy = logprob_entropy(logits, b_actions[mb])
                     terms = ppo_losses(
                         newlogprob,
@@ -522,7 +524,7 @@ def _train(
                     )
                     extra: dict[str, torch.Tensor] = {}
                     for h in hooks:
-                        extra.update(h.extra_losses(b_obs[mb], logits, newvalue))
+                        extra.update(h.extra_losses(mb_obs, logits, newvalue))
                     terms.update(extra)
                     for name in ("policy_loss", "value_loss", "entropy", *extra):
                         if faults.nan_now(name, iteration):

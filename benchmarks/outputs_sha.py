@@ -1,0 +1,104 @@
+"""SHA-256 of a tiny fixed run's outputs, to show a speed-up leaves the numbers unchanged.
+
+    python benchmarks/outputs_sha.py [--threads 1] > sha_after.json
+    PYTHONPATH=/tmp/before/src python benchmarks/outputs_sha.py > sha_before.json   # old code
+
+Runs on CPU, seed 1: `vanilla` PPO on Breakout (8 envs x 128 steps, 3 iterations, a resume
+checkpoint and env re-seed after iteration 2, test evaluations at 0 and 2048 steps and the final
+one), and a hard-mode search (the hooks: extra losses, the architecture step, Gumbel draws) of 2
+iterations. Prints curve.csv, eval.json and the final weights' hashes (each tensor of the
+state_dict in order, name, dtype, shape and bytes) as JSON, and which `a2d` it imported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import tempfile
+from pathlib import Path
+
+
+def file_sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def state_sha(state: dict) -> str:
+    h = hashlib.sha256()
+    for k, v in state.items():
+        v = v.detach().cpu().contiguous()
+        h.update(f"{k}|{v.dtype}|{tuple(v.shape)}|".encode())
+        h.update(v.view(-1).view(dtype=__import__("torch").uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def tiny_cfg(threads: int, steps: int):
+    from a2d.config import TrainConfig
+
+    cfg = TrainConfig()
+    cfg.device, cfg.torch_threads = "cpu", threads
+    cfg.ppo.total_steps = steps
+    cfg.eval.interval = 2048
+    cfg.eval.curve_episodes = cfg.eval.episodes = 2
+    cfg.eval.frame_cap = 1000
+    cfg.checkpoint_interval = 2048
+    return cfg
+
+
+def run_ppo(d: Path, threads: int) -> dict:
+    import torch
+
+    from a2d.rl.ppo import train
+
+    train("Breakout", "vanilla", 1, d, tiny_cfg(threads, 3 * 1024), log=lambda s: None)
+    return {
+        "curve.csv": file_sha(d / "curve.csv"),
+        "eval.json": file_sha(d / "eval.json"),
+        "agent.pt state_dict": state_sha(
+            torch.load(d / "agent.pt", weights_only=False)["state_dict"]
+        ),
+    }
+
+
+def run_search(d: Path, threads: int) -> dict:
+    import torch
+
+    from a2d.config import MethodConfig
+    from a2d.models.builder import supernet_spec
+    from a2d.rl.ppo import train
+    from a2d.search.hooks import SearchHook
+
+    cfg = tiny_cfg(threads, 2 * 1024)
+    cfg.model.fc_dim = 64
+    cfg.search.mode, cfg.search.warmup = "hard", 0.0
+    hook = SearchHook(
+        supernet_spec(), cfg.search, MethodConfig(0.0, 0.0, "one_level"), 2, 9.35e6, d
+    )
+    train("Breakout", supernet_spec(), 1, d, cfg, hooks=[hook], log=lambda s: None)
+    return {
+        "curve.csv": file_sha(d / "curve.csv"),
+        "eval.json": file_sha(d / "eval.json"),
+        "agent.pt state_dict": state_sha(
+            torch.load(d / "agent.pt", weights_only=False)["state_dict"]
+        ),
+        "alpha": state_sha({"alpha": hook.ctl.alpha}),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", type=int, default=1, help="torch_threads of the runs")
+    ap.add_argument("--no-search", action="store_true", help="skip the search run")
+    a = ap.parse_args()
+    import a2d
+
+    doc = {"a2d": str(Path(a2d.__file__).parent), "threads": a.threads}
+    with tempfile.TemporaryDirectory() as d:
+        doc["ppo_vanilla"] = run_ppo(Path(d) / "ppo", a.threads)
+        if not a.no_search:
+            doc["search_hard"] = run_search(Path(d) / "search", a.threads)
+    print(json.dumps(doc, indent=2))
+
+
+if __name__ == "__main__":
+    main()
