@@ -168,6 +168,20 @@ class EvalProtocol:
     noop_max: int
 
 
+def eval_env_kwargs(frame_cap: int, sticky: float, noop_max: int, frameskip: int) -> dict:
+    """The test protocol's env settings (full games, raw scores, no-op starts, a frame cap): one
+    definition for the test evaluations and for ``a2d play``."""
+    return dict(
+        repeat_action_probability=sticky,
+        frameskip=frameskip,
+        noop_max=noop_max,
+        episodic_life=False,
+        life_loss_info=False,
+        reward_clipping=False,
+        max_num_frames_per_episode=frame_cap,
+    )
+
+
 def run_test_episodes(
     policy,
     game: str,
@@ -186,17 +200,7 @@ def run_test_episodes(
     that has met its quota keeps stepping but its results are ignored.
     """
     n = min(num_envs, episodes)
-    env = _make(
-        game,
-        n,
-        repeat_action_probability=sticky,
-        frameskip=frameskip,
-        noop_max=noop_max,
-        episodic_life=False,
-        life_loss_info=False,
-        reward_clipping=False,
-        max_num_frames_per_episode=frame_cap,
-    )
+    env = _make(game, n, **eval_env_kwargs(frame_cap, sticky, noop_max, frameskip))
     try:
         quota = np.array([episodes // n + (i < episodes % n) for i in range(n)])
         fire = _fire_action(env) if fire_on_life_loss else None

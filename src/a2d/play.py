@@ -21,6 +21,7 @@ import torch
 
 from a2d import A2DError
 from a2d.config import EnvConfig, EvalConfig
+from a2d.envs import eval_env_kwargs
 
 
 class PlayError(A2DError):
@@ -28,15 +29,9 @@ class PlayError(A2DError):
 
 
 def _env_kwargs(eval_cfg: EvalConfig, env_cfg: EnvConfig) -> dict[str, Any]:
-    """The test-evaluation env settings (as run_test_episodes uses them)."""
-    return dict(
-        repeat_action_probability=eval_cfg.sticky,
-        frameskip=env_cfg.frameskip,
-        noop_max=eval_cfg.noop_max,
-        episodic_life=False,
-        life_loss_info=False,
-        reward_clipping=False,
-        max_num_frames_per_episode=eval_cfg.frame_cap,
+    """The test-evaluation env settings (the ones run_test_episodes uses)."""
+    return eval_env_kwargs(
+        eval_cfg.frame_cap, eval_cfg.sticky, eval_cfg.noop_max, env_cfg.frameskip
     )
 
 
