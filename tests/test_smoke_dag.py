@@ -26,28 +26,32 @@ def test_smoke_dag(repo, venv_bin, venv_env, tmp_path):
     results = tmp_path / "smoke"
     workdir = tmp_path / "work"  # Snakemake's .snakemake/ (metadata, locks) stays out of the repo
     workdir.mkdir()
-    p = subprocess.run(
-        [
-            str(venv_bin / "snakemake"),
-            "--cores",
-            "2",
-            "--snakefile",
-            str(repo / "Snakefile"),
-            "--directory",
-            str(workdir),
-            "--configfile",
-            str(repo / "config.yaml"),
-            str(preset),
-            "--config",
-            f"results={results}",
-        ],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        env=venv_env,
-        timeout=2000,  # ~5 min on an idle 2-core machine
-    )
-    assert p.returncode == 0, p.stderr[-5000:]
+
+    def snakemake(*extra: str, timeout: int) -> None:
+        """Snakemake on the smoke preset, results under tmp_path, metadata in workdir."""
+        p = subprocess.run(
+            [
+                str(venv_bin / "snakemake"),
+                "--snakefile",
+                str(repo / "Snakefile"),
+                "--directory",
+                str(workdir),
+                "--configfile",
+                str(repo / "config.yaml"),
+                str(preset),
+                "--config",
+                f"results={results}",
+                *extra,
+            ],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            env=venv_env,
+            timeout=timeout,
+        )
+        assert p.returncode == 0, p.stderr[-5000:]
+
+    snakemake("--cores", "2", timeout=2000)  # ~5 min on an idle 2-core machine
 
     figs = results / "figures"
     assert (figs / "fig1.pdf").read_bytes()[:5] == b"%PDF-"
@@ -153,28 +157,7 @@ def test_smoke_dag(repo, venv_bin, venv_env, tmp_path):
 
     # the self-contained HTML report: every figure and table, with captions, and the config
     report = tmp_path / "report.html"
-    p = subprocess.run(
-        [
-            str(venv_bin / "snakemake"),
-            "--snakefile",
-            str(repo / "Snakefile"),
-            "--directory",
-            str(workdir),
-            "--configfile",
-            str(repo / "config.yaml"),
-            str(preset),
-            "--config",
-            f"results={results}",
-            "--report",
-            str(report),
-        ],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        env=venv_env,
-        timeout=300,
-    )
-    assert p.returncode == 0, p.stderr[-5000:]
+    snakemake("--report", str(report), timeout=300)
     html = report.read_text()
     assert len(html) > 100_000  # figures embedded
     for name in (

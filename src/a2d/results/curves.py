@@ -124,6 +124,17 @@ def atomic_write_texts(files: dict[Path, str]) -> list[Path]:
     return list(tmps)
 
 
+def finish_panels(fig, axes, n: int, title: str, legend: bool = True) -> None:
+    """The common end of a figure of per-game panels: blank the unused panels, a legend on the
+    first, the title (what the band or bars are), a tight layout."""
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    if legend:
+        axes.flat[0].legend(fontsize=7)
+    fig.suptitle(title, fontsize=9, wrap=True)
+    fig.tight_layout()
+
+
 def save_figure(fig, paths: Sequence[str | Path], dpi: int = 150) -> None:
     """``fig.savefig`` to each path (format from its suffix), each written atomically."""
     for out in paths:

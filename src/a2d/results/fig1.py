@@ -17,6 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from a2d.results.curves import (  # noqa: E402
     across_seeds,
+    finish_panels,
     read_curve,
     read_json,
     run_dir,
@@ -58,15 +59,7 @@ def plot(
         ax.set_xlabel("environment steps")
         ax.set_ylabel("test score")
         ax.grid(alpha=0.3)
-    for ax in list(axes.flat)[n:]:
-        ax.axis("off")
-    axes.flat[0].legend(fontsize=7)
-    fig.suptitle(
-        f"Test score during training ({spread_label(seeds)} as band)",
-        fontsize=9,
-        wrap=True,
-    )
-    fig.tight_layout()
+    finish_panels(fig, axes, n, f"Test score during training ({spread_label(seeds)} as band)")
     try:
         save_figure(fig, (out_pdf, out_png))
     finally:

@@ -23,6 +23,7 @@ from matplotlib.ticker import FuncFormatter  # noqa: E402
 from a2d.results.curves import (  # noqa: E402
     add_nets_args,
     arch_label,
+    finish_panels,
     read_json,
     run_dir,
     save_figure,
@@ -104,15 +105,7 @@ def plot(
             ax.set_xlabel("MACs per step (log)")
             ax.set_ylabel("test score")
             ax.grid(alpha=0.3, which="both")
-        for ax in list(axes.flat)[n:]:
-            ax.axis("off")
-        axes.flat[0].legend(fontsize=7)
-        fig.suptitle(
-            f"Score vs MACs ({spread_label(seeds)} as error bars)",
-            fontsize=9,
-            wrap=True,
-        )
-        fig.tight_layout()
+        finish_panels(fig, axes, n, f"Score vs MACs ({spread_label(seeds)} as error bars)")
         save_figure(fig, (out_pdf, out_png))
     finally:
         plt.close(fig)
