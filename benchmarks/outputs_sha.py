@@ -32,11 +32,17 @@ def state_sha(state: dict) -> str:
     return h.hexdigest()
 
 
+#: --precision / --async-groups of this run (attributes an older a2d simply ignores)
+OPTS: dict = {}
+
+
 def tiny_cfg(threads: int, steps: int):
     from a2d.config import TrainConfig
 
     cfg = TrainConfig()
     cfg.device, cfg.torch_threads = "cpu", threads
+    cfg.precision = OPTS.get("precision", "fp32")
+    cfg.env.async_groups = OPTS.get("async_groups", 1)
     cfg.ppo.total_steps = steps
     cfg.eval.interval = 2048
     cfg.eval.curve_episodes = cfg.eval.episodes = 2
@@ -89,10 +95,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=1, help="torch_threads of the runs")
     ap.add_argument("--no-search", action="store_true", help="skip the search run")
+    ap.add_argument("--precision", default="fp32", help="fp32 (the code before bf16) | bf16 | auto")
+    ap.add_argument("--async-groups", type=int, default=1, help="env.async_groups (1: sync loop)")
     a = ap.parse_args()
+    OPTS.update(precision=a.precision, async_groups=a.async_groups)
     import a2d
 
-    doc = {"a2d": str(Path(a2d.__file__).parent), "threads": a.threads}
+    doc = {"a2d": str(Path(a2d.__file__).parent), "threads": a.threads, **OPTS}
     with tempfile.TemporaryDirectory() as d:
         doc["ppo_vanilla"] = run_ppo(Path(d) / "ppo", a.threads)
         if not a.no_search:

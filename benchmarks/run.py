@@ -30,14 +30,14 @@ import time
 from pathlib import Path
 
 
-def case_env_only(game: str, steps: int) -> dict:
+def case_env_only(game: str, steps: int, sets: dict) -> dict:
     import numpy as np
 
-    from a2d.config import EnvConfig, PPOConfig
     from a2d.envs import TrainEnv
 
-    n = PPOConfig().num_envs
-    env = TrainEnv(game, n, EnvConfig(), seed=0)
+    cfg = _train_cfg(sets)
+    n = cfg.ppo.num_envs
+    env = TrainEnv(game, n, cfg.env, seed=0)
     env.reset()
     rng = np.random.default_rng(0)
     for _ in range(50):
@@ -47,35 +47,94 @@ def case_env_only(game: str, steps: int) -> dict:
     for _ in range(iters):
         env.step(rng.integers(0, env.n_actions, n))
     dt = time.perf_counter() - t0
+    env.close()
     return {"sps": iters * n / dt, "num_envs": n}
 
 
-def case_ppo(game: str, steps: int, arch: str) -> dict:
-    from a2d.config import TrainConfig
+def _train_cfg(sets: dict):
+    """The default TrainConfig with a case's overrides (`case:key=value,...`) applied."""
+    from a2d import config
+
+    return config.train_config(config.load(overrides=sets))
+
+
+class GpuBusy:
+    """Samples NVML's utilisation (% of time a kernel ran) every 50 ms on a thread: the mean is
+    the fraction of the run the GPU was busy. Does nothing without a CUDA device or NVML."""
+
+    def __init__(self, device: str):
+        self.samples: list[float] = []
+        self._handle = None
+        if device.startswith("cuda"):
+            try:
+                import pynvml
+
+                pynvml.nvmlInit()
+                self._nvml = pynvml
+                self._handle = pynvml.nvmlDeviceGetHandleByIndex(0)
+            except Exception:  # noqa: BLE001 - no NVML: no GPU-busy figure
+                self._handle = None
+
+    def __enter__(self):
+        import threading
+
+        self._stop = threading.Event()
+        if self._handle is not None:
+            self._thread = threading.Thread(target=self._run, daemon=True)
+            self._thread.start()
+        return self
+
+    def _run(self):
+        while not self._stop.wait(0.05):
+            self.samples.append(self._nvml.nvmlDeviceGetUtilizationRates(self._handle).gpu)
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        if self._handle is not None:
+            self._thread.join()
+
+    def result(self) -> dict:
+        if not self.samples:
+            return {}
+        return {"gpu_busy": sum(self.samples) / len(self.samples) / 100.0}
+
+
+def case_ppo(game: str, steps: int, arch: str, sets: dict) -> dict:
+    from a2d.config import resolve_device, resolve_precision
     from a2d.models.builder import derived_spec
     from a2d.results.curves import read_curve
     from a2d.rl.ppo import train
 
-    cfg = _bench_cfg(TrainConfig(), steps)
+    cfg = _bench_cfg(_train_cfg(sets), steps)
     spec = derived_spec([BENCH_OP] * 14, f"derived_{BENCH_OP}") if arch == "derived" else arch
-    with tempfile.TemporaryDirectory() as d:
+    device = resolve_device(cfg.device)
+    with tempfile.TemporaryDirectory() as d, GpuBusy(device) as busy:
         train(game, spec, 1, d, cfg, log=lambda s: None)
         curve = read_curve(Path(d) / "timing.csv")
         macs = json.loads((Path(d) / "model.json").read_text())["macs"]
-    return {"sps": float(curve["sps"][-1]), "steps": int(curve["step"][-1]), "macs": macs}
+    return {
+        "sps": float(curve["sps"][-1]),
+        "steps": int(curve["step"][-1]),
+        "macs": macs,
+        "device": device,
+        "precision": resolve_precision(cfg.precision, device),
+        "num_envs": cfg.ppo.num_envs,
+        "async_groups": cfg.env.async_groups,
+        **busy.result(),
+    }
 
 
 BENCH_OP = "k3_e3"  # the op the search cases are pinned to, and the derived net they compare with
 
 
-def case_search(game: str, steps: int, mode: str) -> dict:
+def case_search(game: str, steps: int, mode: str, sets: dict) -> dict:
     """One search (vanilla DNAS, no warm-up) with alpha pinned to BENCH_OP in every cell, so the
     hard-mode sampled net equals the derived all-BENCH_OP net: the ratio is the search overhead."""
     import math
 
     import torch
 
-    from a2d.config import MethodConfig, TrainConfig
+    from a2d.config import MethodConfig
     from a2d.models.builder import supernet_spec
     from a2d.results.curves import read_curve
     from a2d.rl.ppo import train
@@ -87,7 +146,7 @@ def case_search(game: str, steps: int, mode: str) -> dict:
             with torch.no_grad():
                 self.ctl.alpha[:, self.ctl.choices.index(BENCH_OP)] = 30.0
 
-    cfg = _bench_cfg(TrainConfig(), steps)
+    cfg = _bench_cfg(_train_cfg(sets), steps)
     cfg.search.mode, cfg.search.warmup = mode, 0.0
     iters = math.ceil(steps / cfg.ppo.batch_size)
     with tempfile.TemporaryDirectory() as d:
@@ -122,33 +181,55 @@ def case_infer(arch: str) -> dict:
     return {"latency_ms_b1": cpu_latency_ms(m, 1), "latency_ms_b8": cpu_latency_ms(m, 8)}
 
 
-def case_cleanrl(game: str, steps: int, script: str) -> dict:
+def case_cleanrl(game: str, steps: int, script: str, sets: dict) -> dict:
     """CleanRL's ppo_atari.py for `steps` env steps; its last printed SPS (global_step over the
     wall time since its loop started, as ours: no test evaluations in either)."""
     import re
 
     runner = Path(__file__).resolve().parent / "cleanrl_runner.py"
     cmd = [sys.executable, str(runner), script, "--env-id", f"{game}NoFrameskip-v4"]
-    cmd += ["--total-timesteps", str(steps), "--no-cuda", "--seed", "1"]
+    cmd += ["--total-timesteps", str(steps), "--seed", "1"]
+    cmd += ["--num-envs", str(sets.get("ppo", {}).get("num_envs", 8))]
+    cuda = sets.get("device") == "cuda"
+    cmd += [] if cuda else ["--no-cuda"]
     with tempfile.TemporaryDirectory() as d:  # CleanRL writes runs/ into its working directory
         out = subprocess.run(cmd, cwd=d, check=True, capture_output=True, text=True).stdout
     sps = [int(m) for m in re.findall(r"^SPS: (\d+)$", out, flags=re.M)]
     if not sps:
         raise SystemExit(f"no SPS line in CleanRL's output:\n{out[-2000:]}")
-    return {"sps": float(sps[-1]), "steps": steps, "script": script}
+    return {"sps": float(sps[-1]), "steps": steps, "script": script, "cuda": cuda}
 
 
-def run_case(name: str, game: str, steps: int, cleanrl: str | None = None) -> dict:
+def parse_case(case: str) -> tuple[str, dict]:
+    """`ppo_vanilla:precision=fp32,env.async_groups=2` -> ("ppo_vanilla", nested overrides)."""
+    import yaml
+
+    name, _, rest = case.partition(":")
+    sets: dict = {}
+    for item in filter(None, rest.split(",")):
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise SystemExit(f"bad case override {item!r} in {case!r}; write key=value")
+        node = sets
+        *parents, leaf = key.split(".")
+        for k in parents:
+            node = node.setdefault(k, {})
+        node[leaf] = yaml.safe_load(value)
+    return name, sets
+
+
+def run_case(case: str, game: str, steps: int, cleanrl: str | None = None) -> dict:
+    name, sets = parse_case(case)
     if name == "cleanrl":
         if not cleanrl:
             raise SystemExit("case cleanrl needs --cleanrl PATH/TO/cleanrl/ppo_atari.py")
-        res = case_cleanrl(game, steps, cleanrl)
+        res = case_cleanrl(game, steps, cleanrl, sets)
     elif name == "env_only":
-        res = case_env_only(game, steps * 4)
+        res = case_env_only(game, steps * 4, sets)
     elif name.startswith("ppo_"):
-        res = case_ppo(game, steps, name[4:])
+        res = case_ppo(game, steps, name[4:], sets)
     elif name.startswith("search_"):
-        res = case_search(game, steps, name[7:])
+        res = case_search(game, steps, name[7:], sets)
     elif name.startswith("infer_"):
         res = case_infer(name[6:])
     else:
@@ -174,6 +255,31 @@ def machine() -> dict:
     }
 
 
+def _ratios(results: dict) -> None:
+    """Side-by-side ratios, each PPO case against the env-only / CleanRL case with its env
+    count (the first such case), each search case against the first derived-net PPO case."""
+
+    def first(prefix: str, n: int | None = None) -> dict | None:
+        for c, r in results.items():
+            if parse_case(c)[0] == prefix and (n is None or r.get("num_envs", 8) == n):
+                return r
+        return None
+
+    for c, r in results.items():
+        name = parse_case(c)[0]
+        if name.startswith("ppo_"):
+            env = first("env_only", r.get("num_envs"))
+            if env:
+                r["fraction_of_env_only"] = r["sps"] / env["sps"]
+            clean = first("cleanrl", r.get("num_envs"))
+            if clean:
+                r["x_cleanrl"] = r["sps"] / clean["sps"]
+        if name.startswith("search_"):
+            derived = first("ppo_derived")
+            if derived:
+                r["cost_vs_derived"] = derived["sps"] / r["sps"]  # time per step, search / derived
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--game", default="Breakout")
@@ -184,6 +290,7 @@ def main() -> None:
         default=[
             "env_only",
             "ppo_vanilla",
+            "ppo_vanilla:precision=fp32",
             "ppo_resnet20",
             "ppo_derived",
             "search_hard",
@@ -192,6 +299,15 @@ def main() -> None:
             "infer_resnet20",
             "infer_derived",
         ],
+        help="cases, each optionally with config overrides: ppo_vanilla:precision=fp32,"
+        "env.async_groups=2",
+    )
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a config override for every case (a case's own overrides win), e.g. device=cuda",
     )
     ap.add_argument("--out", type=Path, default=Path("benchmarks/out/bench.json"))
     ap.add_argument("--cleanrl", help="CleanRL's cleanrl/ppo_atari.py, for the cleanrl case")
@@ -203,33 +319,22 @@ def main() -> None:
     cases = a.cases + (["cleanrl"] if a.cleanrl and "cleanrl" not in a.cases else [])
     results = {}
     for c in cases:
-        cmd = [sys.executable, __file__, "--case", c, "--game", a.game, "--steps", str(a.steps)]
+        name, own = parse_case(c)
+        full = ",".join([*a.set, *c.partition(":")[2].split(",")]).strip(",")
+        child = f"{name}:{full}" if full else name
+        cmd = [sys.executable, __file__, "--case", child, "--game", a.game, "--steps", str(a.steps)]
         if a.cleanrl:
             cmd += ["--cleanrl", str(Path(a.cleanrl).resolve())]
         out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
         results[c] = json.loads(out.strip().splitlines()[-1])
-        print(f"{c:16s} {json.dumps(results[c])}", flush=True)
-    env_sps = results.get("env_only", {}).get("sps")
-    if env_sps:
-        for c, r in results.items():
-            if c.startswith("ppo_"):
-                r["fraction_of_env_only"] = r["sps"] / env_sps
-    cleanrl_sps = results.get("cleanrl", {}).get("sps")
-    if cleanrl_sps:
-        for c, r in results.items():
-            if c.startswith("ppo_"):
-                r["x_cleanrl"] = r["sps"] / cleanrl_sps
-    derived_sps = results.get("ppo_derived", {}).get("sps")
-    if derived_sps:
-        for c, r in results.items():
-            if c.startswith("search_"):
-                r["cost_vs_derived"] = derived_sps / r["sps"]  # time per step, search / derived
-    doc = {"machine": machine(), "game": a.game, "results": results}
+        print(f"{c:40s} {json.dumps(results[c])}", flush=True)
+    _ratios(results)
+    doc = {"machine": machine(), "game": a.game, "set": a.set, "results": results}
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(doc, indent=2) + "\n")
     print(
-        f"\n{'case':16s} {'SPS':>8s} {'frac env':>9s} {'x derived':>9s} {'lat b1 ms':>10s}"
-        f" {'peak MB':>8s} {'x CleanRL':>9s}"
+        f"\n{'case':40s} {'SPS':>8s} {'frac env':>9s} {'x derived':>9s} {'lat b1 ms':>10s}"
+        f" {'peak MB':>8s} {'x CleanRL':>9s} {'GPU busy':>8s}"
     )
     for c, r in results.items():
         sps = f"{r['sps']:.0f}" if "sps" in r else "-"
@@ -237,7 +342,10 @@ def main() -> None:
         frac += f" {r['cost_vs_derived']:>9.2f}" if "cost_vs_derived" in r else f" {'-':>9s}"
         lat = f"{r['latency_ms_b1']:.2f}" if "latency_ms_b1" in r else "-"
         xc = f"{r['x_cleanrl']:.2f}" if "x_cleanrl" in r else "-"
-        print(f"{c:16s} {sps:>8s} {frac:>9s} {lat:>10s} {r['peak_rss_mb']:>8.0f} {xc:>9s}")
+        busy = f"{r['gpu_busy']:.2f}" if "gpu_busy" in r else "-"
+        print(
+            f"{c:40s} {sps:>8s} {frac:>9s} {lat:>10s} {r['peak_rss_mb']:>8.0f} {xc:>9s} {busy:>8s}"
+        )
     print(f"\nwrote {a.out}")
 
 

@@ -60,6 +60,8 @@ def test_unknown_key_in_yaml_file(tmp_path):
         ({"env": {"frameskip": 0}}, "env.frameskip"),
         ({"model": {"norm": "layer"}}, "model.norm"),
         ({"device": "tpu"}, "device"),
+        ({"precision": "fp16"}, "precision"),
+        ({"env": {"async_groups": 0}}, "env.async_groups"),
         ({"seeds": [1, 1]}, "seeds"),
         ({"games": []}, "games"),
     ],
@@ -210,6 +212,17 @@ def test_batch_not_divisible_by_minibatches_refused():
         config.train_config({"ppo": {"num_envs": 3, "num_steps": 5, "num_minibatches": 4}})
     assert "num_minibatches" in str(e.value)
     assert "15" in str(e.value)
+
+
+def test_precision_and_async_groups_read_and_checked():
+    tc = config.train_config(
+        config.load(overrides={"precision": "fp32", "env": {"async_groups": 4}})
+    )
+    assert (tc.precision, tc.env.async_groups) == ("fp32", 4)
+    assert config.train_config({}).precision == "auto"
+    assert config.train_config({}).env.async_groups == 1
+    with pytest.raises(ConfigError, match=r"env.async_groups \(3\) must divide ppo.num_envs \(8\)"):
+        config.train_config({"env": {"async_groups": 3}})
 
 
 def test_to_dict_is_a_valid_config_that_round_trips():

@@ -245,3 +245,48 @@ def test_test_episodes_repeatable_with_seed():
     a = run_test_episodes(random_policy(4, 5), "Breakout", **kw)
     b = run_test_episodes(random_policy(4, 5), "Breakout", **kw)
     assert a == b
+
+
+def test_async_groups_step_the_same_games_as_one_vector_env():
+    """Env i is seeded seed + i whatever the grouping: same actions -> same frames, rewards,
+    dones and finished games; send/recv of one group leaves the other alone."""
+    n, steps = 4, 400
+    rng = np.random.default_rng(1)
+    acts = rng.integers(0, 4, size=(steps, n))
+    outs = {}
+    for groups in (1, 2):
+        env = TrainEnv("Breakout", n, EnvConfig(async_groups=groups), seed=5)
+        try:
+            assert [(s.start, s.stop) for s in env.slices] == (
+                [(0, 4)] if groups == 1 else [(0, 2), (2, 4)]
+            )
+            frames = [env.reset()]
+            rows = []
+            for t in range(steps):
+                if groups == 1:
+                    o, r, d, fin = env.step(acts[t])
+                else:  # the rollout's order: send group 0, send group 1, then receive both
+                    env.send(0, acts[t, :2])
+                    env.send(1, acts[t, 2:])
+                    o0, r0, d0, f0 = env.recv(0)
+                    o1, r1, d1, f1 = env.recv(1)
+                    o, r, d = (
+                        np.concatenate([o0, o1]),
+                        np.concatenate([r0, r1]),
+                        np.concatenate([d0, d1]),
+                    )
+                    fin = f0 + f1
+                frames.append(o)
+                rows.append((r, d, sorted(fin)))
+        finally:
+            env.close()
+        outs[groups] = (np.stack(frames), rows)
+    assert np.array_equal(outs[1][0], outs[2][0])
+    for (r1, d1, f1), (r2, d2, f2) in zip(outs[1][1], outs[2][1]):
+        assert np.array_equal(r1, r2) and np.array_equal(d1, d2) and f1 == f2
+    assert any(r.any() for r, _, _ in outs[1][1])  # something happened in those 400 steps
+
+
+def test_async_groups_must_divide_num_envs():
+    with pytest.raises(ValueError, match="async_groups"):
+        TrainEnv("Breakout", 3, EnvConfig(async_groups=2), seed=0)

@@ -90,7 +90,13 @@ class EnvConfig:
     max_episode_frames: int = 108_000
     """Truncate a training episode after this many frames (30 min of play)."""
     num_threads: int = 0
-    """Threads of ale-py's vector env (0 = its own choice)."""
+    """Threads of ale-py's vector env (0 = its own choice), per env group."""
+    async_groups: int = 1
+    """Split the ``ppo.num_envs`` training envs into this many groups stepped asynchronously:
+    while one group's emulators run (ale-py's own threads), the net acts for another, so env
+    stepping and inference overlap. 1 = the classic synchronous loop. Each env sees the same
+    emulator and seed either way; only the order of the policy's random draws changes. Must
+    divide ``ppo.num_envs``. Pays most on a GPU (whose inference otherwise idles the emulators)."""
 
 
 @dataclass
@@ -190,6 +196,11 @@ class TrainConfig:
     """Environment steps between resume checkpoints."""
     device: str = "auto"
     """auto | cpu | cuda."""
+    precision: str = "auto"
+    """fp32 | bf16 | auto. bf16: the nets' convolutions and hidden layers run under bfloat16
+    autocast (weights, optimiser, policy/value heads and losses stay float32); auto: bf16 on a
+    CUDA GPU with bf16 support and on a CPU with native bf16 instructions (AMX or AVX512-BF16),
+    float32 elsewhere. On a CPU, depthwise convolutions stay float32 (measured slower in bf16)."""
     torch_threads: int = 0
     """Intra-op CPU threads (0 = one per core)."""
 
@@ -378,6 +389,8 @@ def train_config(cfg: dict[str, Any]) -> TrainConfig:
         tc.device = cfg["device"]
     if "torch_threads" in cfg:
         tc.torch_threads = cfg["torch_threads"]
+    if "precision" in cfg:
+        tc.precision = cfg["precision"]
     check_train_config(tc)
     return tc
 
@@ -394,6 +407,12 @@ def check_train_config(tc: TrainConfig) -> None:
     band = tc.search.macs_band
     if band is not None and not (len(band) == 2 and 0 < band[0] < band[1]):
         raise ConfigError(f"search.macs_band must be [low, high] with 0 < low < high; got {band}")
+    if p.num_envs % tc.env.async_groups:
+        raise ConfigError(
+            f"env.async_groups ({tc.env.async_groups}) must divide ppo.num_envs ({p.num_envs})"
+        )
+    if tc.precision not in PRECISIONS:
+        raise ConfigError(f"unknown precision {tc.precision!r}; valid: {', '.join(PRECISIONS)}")
     if tc.model.norm not in ("none", "batch", "group"):
         raise ConfigError(f"model.norm must be one of none, batch, group; got {tc.model.norm!r}")
 
@@ -417,6 +436,35 @@ def to_dict(tc: TrainConfig) -> dict[str, Any]:
     d = dataclasses.asdict(tc)
     d["checkpoint"] = {"interval": d.pop("checkpoint_interval")}
     return d
+
+
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def cpu_native_bf16() -> bool:
+    """Whether this CPU has native bfloat16 matrix instructions (AMX-BF16 or AVX512-BF16)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"amx_bf16", "avx512_bf16"})
+    except OSError:
+        pass
+    return False
+
+
+def resolve_precision(name: str, device: str) -> str:
+    """``precision`` -> fp32 or bf16 for ``device`` (a resolved device: cpu or cuda)."""
+    import torch
+
+    if name not in PRECISIONS:
+        raise ConfigError(f"unknown precision {name!r}; valid: {', '.join(PRECISIONS)}")
+    if name != "auto":
+        return name
+    if device.startswith("cuda"):
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    return "bf16" if cpu_native_bf16() else "fp32"
 
 
 def resolve_device(name: str) -> str:

@@ -98,14 +98,10 @@ class _EpisodeTracker:
         return game_over, life_lost
 
 
-class TrainEnv:
-    """The training vector env. ``step`` returns (obs, reward, done, finished_returns).
+class _EnvGroup:
+    """One ale-py vector env (a group of the training envs) and its episode bookkeeping."""
 
-    ``done`` marks both lost lives (when ``episodic_life``) and game ends; ``finished_returns``
-    lists the raw (unclipped) scores of games that ended at this step, for logging.
-    """
-
-    def __init__(self, game: str, num_envs: int, cfg: EnvConfig, seed: int):
+    def __init__(self, game: str, num_envs: int, cfg: EnvConfig):
         self.cfg = cfg
         self.env = _make(
             game,
@@ -120,26 +116,27 @@ class TrainEnv:
             num_threads=cfg.num_threads,
         )
         self.num_envs = num_envs
-        self.n_actions = int(self.env.single_action_space.n)
         self.fire = _fire_action(self.env) if cfg.fire_on_life_loss else None
-        self.seed = seed
         self._pending_fire = np.zeros(num_envs, dtype=bool)
         self._returns = np.zeros(num_envs, dtype=np.float64)
         self._lengths = np.zeros(num_envs, dtype=np.int64)
 
-    def reset(self) -> np.ndarray:
-        obs, info = self.env.reset(seed=self.seed)
+    def reset(self, seed: int) -> np.ndarray:
+        obs, info = self.env.reset(seed=seed)
         self._tracker = _EpisodeTracker(info, self.cfg.episodic_life)
         self._pending_fire[:] = False
         self._returns[:] = 0
         self._lengths[:] = 0
         return obs
 
-    def step(self, actions: np.ndarray):
+    def send(self, actions: np.ndarray) -> None:
         actions = actions.astype(np.int64, copy=True)
         if self.fire is not None and self._pending_fire.any():
             actions[self._pending_fire] = self.fire
-        obs, raw, term, trunc, info = self.env.step(actions)
+        self.env.send(actions)
+
+    def recv(self):
+        obs, raw, term, trunc, info = self.env.recv()
         raw = raw.astype(np.float64)
         self._returns += raw
         self._lengths += 1
@@ -154,8 +151,70 @@ class TrainEnv:
         reward = np.sign(raw) if self.cfg.reward_clipping else raw
         return obs, reward.astype(np.float32), done, finished
 
+
+class TrainEnv:
+    """The training vector env. ``step`` returns (obs, reward, done, finished_returns).
+
+    ``done`` marks both lost lives (when ``episodic_life``) and game ends; ``finished_returns``
+    lists the raw (unclipped) scores of games that ended at this step, for logging.
+
+    The envs form ``cfg.async_groups`` groups (consecutive env indices, each its own ale-py
+    vector env). ``send(g, actions)`` starts group g's step on ale-py's threads and returns at
+    once; ``recv(g)`` waits for it: the PPO rollout acts for one group while another steps.
+    Env i is seeded ``seed + i`` whatever the grouping, so each env's game is the same.
+    """
+
+    def __init__(self, game: str, num_envs: int, cfg: EnvConfig, seed: int):
+        n_groups = max(1, cfg.async_groups)
+        if num_envs % n_groups:
+            raise ValueError(f"env.async_groups ({n_groups}) must divide num_envs ({num_envs})")
+        size = num_envs // n_groups
+        self.cfg = cfg
+        self.groups: list[_EnvGroup] = []
+        try:
+            for _ in range(n_groups):
+                self.groups.append(_EnvGroup(game, size, cfg))
+        except BaseException:
+            self.close()
+            raise
+        #: the env indices of each group
+        self.slices = [slice(g * size, (g + 1) * size) for g in range(n_groups)]
+        self.num_envs = num_envs
+        first = self.groups[0].env
+        self.n_actions = int(first.single_action_space.n)
+        self.observation_shape = tuple(first.single_observation_space.shape)  # (stack, H, W)
+        self.fire = self.groups[0].fire
+        self.seed = seed
+
+    def reset(self) -> np.ndarray:
+        return np.concatenate(
+            [grp.reset(self.seed + sl.start) for grp, sl in zip(self.groups, self.slices)]
+        )
+
+    def send(self, g: int, actions: np.ndarray) -> None:
+        """Start group g's step with its envs' actions (returns at once)."""
+        self.groups[g].send(actions)
+
+    def recv(self, g: int):
+        """Wait for group g's step: (obs, reward, done, finished) of its envs."""
+        return self.groups[g].recv()
+
+    def step(self, actions: np.ndarray):
+        for grp, sl in zip(self.groups, self.slices):
+            grp.send(actions[sl])
+        parts = [grp.recv() for grp in self.groups]
+        if len(parts) == 1:
+            return parts[0]
+        return (
+            np.concatenate([p[0] for p in parts]),
+            np.concatenate([p[1] for p in parts]),
+            np.concatenate([p[2] for p in parts]),
+            [f for p in parts for f in p[3]],
+        )
+
     def close(self):
-        self.env.close()
+        for grp in self.groups:
+            grp.env.close()
 
 
 @dataclass

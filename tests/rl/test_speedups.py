@@ -45,3 +45,77 @@ def test_channels_last_rollout_storage_gathers_the_same_frames_in_the_nets_layou
 def test_openmp_threads_wait_passively_unless_told_otherwise():
     assert a2d.__version__
     assert os.environ.get("OMP_WAIT_POLICY")
+
+
+# ---- bf16 autocast (config `precision`) -----------------------------------------------------
+
+
+def test_heads_stay_float32_under_bf16_autocast_and_output_is_close():
+    torch.manual_seed(0)
+    agent = build("vanilla", 6)
+    x = torch.randint(0, 256, (4, 4, 84, 84), dtype=torch.uint8)
+    with torch.no_grad():
+        ref_logits, ref_value = agent(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            logits, value = agent(x)
+            h = agent.features(x)
+    assert h.dtype == torch.bfloat16  # the hidden layers did run in bf16
+    assert logits.dtype == torch.float32 and value.dtype == torch.float32
+    assert not torch.equal(logits, ref_logits)  # bf16 really changed the numbers ...
+    torch.testing.assert_close(logits, ref_logits, atol=2e-2, rtol=0.05)  # ... a little
+    torch.testing.assert_close(value, ref_value, atol=5e-2, rtol=0.05)
+
+
+def test_depthwise_convs_stay_float32_under_cpu_autocast_and_are_plain_conv2d_otherwise():
+    from a2d.models.builder import derived_spec
+    from a2d.models.ops import DepthwiseConv2d
+
+    torch.manual_seed(0)
+    agent = build(derived_spec(["k5_e6"] * 14), 4)
+    dws = [m for m in agent.modules() if isinstance(m, DepthwiseConv2d)]
+    assert len(dws) == 14  # one per cell, and no other conv is one
+    assert all(m.groups == m.in_channels == m.out_channels for m in dws)
+    x = torch.randn(2, dws[0].in_channels, 21, 21).to(torch.bfloat16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = dws[0](x)
+    assert y.dtype == torch.float32
+    xf = torch.randn(2, dws[0].in_channels, 21, 21)
+    plain = torch.nn.functional.conv2d(
+        xf, dws[0].weight, dws[0].bias, dws[0].stride, dws[0].padding, 1, dws[0].groups
+    )
+    assert torch.equal(dws[0](xf), plain)
+    # state_dict keys are those of a plain nn.Conv2d: agent.pt files of before still load
+    c = dws[0]
+    ref = torch.nn.Conv2d(c.in_channels, c.out_channels, c.kernel_size, groups=c.groups)
+    assert set(c.state_dict()) == set(ref.state_dict()) == {"weight", "bias"}
+
+
+def test_resolve_precision(monkeypatch):
+    import pytest
+
+    from a2d import config
+
+    monkeypatch.setattr(config, "cpu_native_bf16", lambda: True)
+    assert config.resolve_precision("auto", "cpu") == "bf16"
+    monkeypatch.setattr(config, "cpu_native_bf16", lambda: False)
+    assert config.resolve_precision("auto", "cpu") == "fp32"
+    assert config.resolve_precision("bf16", "cpu") == "bf16"
+    assert config.resolve_precision("fp32", "cuda") == "fp32"
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert config.resolve_precision("auto", "cuda") == "bf16"
+    with pytest.raises(
+        config.ConfigError, match="unknown precision 'fp16'; valid: auto, fp32, bf16"
+    ):
+        config.resolve_precision("fp16", "cpu")
+
+
+def test_cpu_native_bf16_reads_the_cpu_flags():
+    from a2d.config import cpu_native_bf16
+
+    flags = set()
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                break
+    assert cpu_native_bf16() == bool(flags & {"amx_bf16", "avx512_bf16"})

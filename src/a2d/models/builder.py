@@ -270,6 +270,12 @@ class Agent(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.features(x)
+        if torch.is_autocast_enabled(h.device.type):
+            # under bf16 autocast the two small heads still run in float32: the policy's
+            # log-probabilities (PPO's ratio) and the value keep full precision
+            with torch.autocast(h.device.type, enabled=False):
+                h = h.float()
+                return self.actor(h), self.critic(h).squeeze(-1)
         return self.actor(h), self.critic(h).squeeze(-1)
 
 

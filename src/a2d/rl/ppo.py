@@ -47,7 +47,7 @@ from a2d.checkpoint import (
     remove_resume,
     save_resume,
 )
-from a2d.config import TrainConfig, resolve_device, to_dict
+from a2d.config import TrainConfig, resolve_device, resolve_precision, to_dict
 from a2d.envs import TrainEnv, canonical
 from a2d.models import build, get_spec
 from a2d.models.cost import model_card
@@ -323,7 +323,14 @@ def _train(
     # ---- seeding, device, threads: once, explicitly
     seed_everything(seed)
     device = resolve_device(cfg.device)
+    precision = resolve_precision(cfg.precision, device)
     set_threads(cfg.torch_threads)
+    # bf16: the nets' hidden layers under autocast; weights, Adam, heads and losses stay float32
+    amp = torch.autocast(
+        "cuda" if device.startswith("cuda") else "cpu",
+        dtype=torch.bfloat16,
+        enabled=precision == "bf16",
+    )
 
     # ---- the resume checkpoint, if any, checked against this run before anything is written
     resume_path = out / "resume" / "ckpt.pt"
@@ -353,7 +360,11 @@ def _train(
     out.mkdir(parents=True, exist_ok=True)
     if st is None:
         (out / "eval.json").unlink(missing_ok=True)  # a stale finish marker of an earlier run
-    optimizer = torch.optim.Adam(agent.parameters(), lr=p.learning_rate, eps=p.adam_eps)
+    # foreach: one multi-tensor kernel per Adam op instead of a loop over the parameters (the
+    # default only on CUDA): 2.7x faster Adam step on CPU, bitwise the same weights
+    optimizer = torch.optim.Adam(
+        agent.parameters(), lr=p.learning_rate, eps=p.adam_eps, foreach=True
+    )
 
     num_iterations = max(1, math.ceil(p.total_steps / p.batch_size))  # at least total_steps
     global_step, iteration, curve, recent = 0, 0, [], []
@@ -389,13 +400,14 @@ def _train(
     writer.add_text("config", f"```\n{to_dict(cfg)}\n```")
     log(
         f"{game} {arch_name} seed {seed}: {card['macs'] / 1e6:.2f} M MACs, {card['params'] / 1e6:.2f} M params, "
-        f"{num_iterations} iterations x {p.batch_size} steps, device {device}"
+        f"{num_iterations} iterations x {p.batch_size} steps, device {device}, {precision}, "
+        f"{p.num_envs} envs in {len(env.slices)} async group(s)"
     )
     try:
         # ---- rollout storage (frames stay uint8: 4x smaller than float and cheap to copy). The
         # frames are stored channels-last (the nets' layout), so a minibatch gathered from them
         # is already laid out for the first convolution (same values: this saves a copy only)
-        stack, height, width = env.env.single_observation_space.shape
+        stack, height, width = env.observation_shape
         obs = torch.zeros(
             (p.num_steps, p.num_envs, height, width, stack), dtype=torch.uint8, device=device
         ).permute(0, 1, 4, 2, 3)
@@ -405,8 +417,43 @@ def _train(
         dones = torch.zeros((p.num_steps, p.num_envs), device=device)
         values = torch.zeros((p.num_steps, p.num_envs), device=device)
 
-        next_obs = torch.from_numpy(env.reset()).to(device)
+        # the latest frames / done flags of every env (on the device); on a GPU the frames come
+        # through pinned host memory and a non-blocking copy
+        next_obs = torch.zeros((p.num_envs, stack, height, width), dtype=torch.uint8, device=device)
         next_done = torch.zeros(p.num_envs, device=device)
+        pinned = device != "cpu" and torch.cuda.is_available()
+        staging = [
+            torch.empty((sl.stop - sl.start, stack, height, width), dtype=torch.uint8).pin_memory()
+            if pinned
+            else None
+            for sl in env.slices
+        ]
+
+        def put_obs(cols: slice, frames: np.ndarray, g: int) -> None:
+            src = torch.from_numpy(frames)
+            if staging[g] is not None:
+                staging[g].copy_(src)
+                src = staging[g]
+            next_obs[cols].copy_(src, non_blocking=True)
+
+        def reset_envs() -> None:
+            frames = env.reset()
+            for g, cols in enumerate(env.slices):
+                put_obs(cols, frames[cols], g)
+            next_done.zero_()
+
+        def collect(g: int, cols: slice, step: int, at_step: int) -> None:
+            """Receive group g's step `step` (sent earlier): reward, next frames, done flags."""
+            o, r, d, finished = env.recv(g)
+            rewards[step, cols] = torch.from_numpy(r).to(device)
+            put_obs(cols, o, g)
+            next_done[cols] = torch.from_numpy(d.astype(np.float32)).to(device)
+            for ret, length in finished:
+                recent.append(ret)
+                writer.add_scalar("charts/episodic_return", ret, at_step)
+                writer.add_scalar("charts/episodic_length", length, at_step)
+
+        reset_envs()
 
         def test_eval(episodes: int, tag: int) -> dict[str, Any]:
             with contextlib.ExitStack() as stack:
@@ -462,35 +509,37 @@ def _train(
                     1.0 - iteration / num_iterations
                 ) * p.learning_rate
 
-            # ---- rollout
+            # ---- rollout. The envs form G groups (env.async_groups): group g's step runs on
+            # ale-py's threads (send) while the net acts for the next group, and is collected
+            # (recv) just before the net acts for g again. G = 1 is the classic loop: act, step.
             agent.eval()
             with torch.inference_mode():
                 for step in range(p.num_steps):
                     faults.point("rollout")
                     global_step += p.num_envs
-                    obs[step] = next_obs
-                    dones[step] = next_done
-                    logits, value = agent(next_obs)
-                    if not bool(torch.isfinite(logits).all() & torch.isfinite(value).all()):
-                        raise NumericalError(
-                            "policy output (logits or value) in the rollout", global_step
-                        )
-                    action = torch.multinomial(torch.softmax(logits, -1), 1).squeeze(1)
-                    logprob, _ = logprob_entropy(logits, action)
-                    values[step] = value
-                    actions[step] = action
-                    logprobs[step] = logprob
-                    o, r, d, finished = env.step(action.cpu().numpy())
-                    rewards[step] = torch.from_numpy(r).to(device)
-                    next_obs = torch.from_numpy(o).to(device)
-                    next_done = torch.from_numpy(d.astype(np.float32)).to(device)
-                    for ret, length in finished:
-                        recent.append(ret)
-                        writer.add_scalar("charts/episodic_return", ret, global_step)
-                        writer.add_scalar("charts/episodic_length", length, global_step)
-                _, next_value = agent(next_obs)
+                    for g, cols in enumerate(env.slices):
+                        if step > 0:
+                            collect(g, cols, step - 1, global_step - p.num_envs)
+                        obs[step, cols] = next_obs[cols]
+                        dones[step, cols] = next_done[cols]
+                        with amp:
+                            logits, value = agent(next_obs[cols])
+                        if not bool(torch.isfinite(logits).all() & torch.isfinite(value).all()):
+                            raise NumericalError(
+                                "policy output (logits or value) in the rollout", global_step
+                            )
+                        action = torch.multinomial(torch.softmax(logits, -1), 1).squeeze(1)
+                        env.send(g, action.cpu().numpy())
+                        logprob, _ = logprob_entropy(logits, action)
+                        values[step, cols] = value
+                        actions[step, cols] = action
+                        logprobs[step, cols] = logprob
+                for g, cols in enumerate(env.slices):
+                    collect(g, cols, p.num_steps - 1, global_step)
+                with amp:
+                    _, next_value = agent(next_obs)
                 advantages, returns = compute_gae(
-                    rewards, values, dones, next_value, next_done, p.gamma, p.gae_lambda
+                    rewards, values, dones, next_value.float(), next_done, p.gamma, p.gae_lambda
                 )
             agent.train()
 
@@ -508,7 +557,8 @@ def _train(
                     where = f" (PPO iteration {iteration}, epoch {epoch}, minibatch {mb_index})"
                     mb = perm[start : start + p.minibatch_size]
                     mb_obs = b_obs[mb]
-                    logits, newvalue = agent(mb_obs)
+                    with amp:
+                        logits, newvalue = agent(mb_obs)
                     newlogprob, entropy = logprob_entropy(logits, b_actions[mb])
                     terms = ppo_losses(
                         newlogprob,
@@ -523,8 +573,9 @@ def _train(
                         p.norm_adv,
                     )
                     extra: dict[str, torch.Tensor] = {}
-                    for h in hooks:
-                        extra.update(h.extra_losses(mb_obs, logits, newvalue))
+                    with amp:  # e.g. the teacher's forward pass
+                        for h in hooks:
+                            extra.update(h.extra_losses(mb_obs, logits, newvalue))
                     terms.update(extra)
                     for name in ("policy_loss", "value_loss", "entropy", *extra):
                         if faults.nan_now(name, iteration):
@@ -621,8 +672,7 @@ def _train(
                     f"{info['seconds'] * 1000:.0f} ms"
                 )
                 env.seed = env_seed(seed, iteration)
-                next_obs = torch.from_numpy(env.reset()).to(device)
-                next_done = torch.zeros(p.num_envs, device=device)
+                reset_envs()
 
         # ---- final evaluation and the declared outputs, all written at the end (eval.json last:
         # its presence means the run finished)
