@@ -134,7 +134,7 @@ def case_search(game: str, steps: int, mode: str, sets: dict) -> dict:
 
     import torch
 
-    from a2d.config import MethodConfig
+    from a2d.config import MethodConfig, resolve_device, resolve_precision
     from a2d.models.builder import supernet_spec
     from a2d.results.curves import read_curve
     from a2d.rl.ppo import train
@@ -160,6 +160,7 @@ def case_search(game: str, steps: int, mode: str, sets: dict) -> dict:
         "steps": int(curve["step"][-1]),
         "mode": mode,
         "pinned_op": BENCH_OP,
+        "precision": resolve_precision(cfg.precision, resolve_device(cfg.device)),
     }
 
 
@@ -189,7 +190,8 @@ def case_cleanrl(game: str, steps: int, script: str, sets: dict) -> dict:
     runner = Path(__file__).resolve().parent / "cleanrl_runner.py"
     cmd = [sys.executable, str(runner), script, "--env-id", f"{game}NoFrameskip-v4"]
     cmd += ["--total-timesteps", str(steps), "--seed", "1"]
-    cmd += ["--num-envs", str(sets.get("ppo", {}).get("num_envs", 8))]
+    num_envs = sets.get("ppo", {}).get("num_envs", 8)
+    cmd += ["--num-envs", str(num_envs)]
     cuda = sets.get("device") == "cuda"
     cmd += [] if cuda else ["--no-cuda"]
     with tempfile.TemporaryDirectory() as d:  # CleanRL writes runs/ into its working directory
@@ -197,7 +199,13 @@ def case_cleanrl(game: str, steps: int, script: str, sets: dict) -> dict:
     sps = [int(m) for m in re.findall(r"^SPS: (\d+)$", out, flags=re.M)]
     if not sps:
         raise SystemExit(f"no SPS line in CleanRL's output:\n{out[-2000:]}")
-    return {"sps": float(sps[-1]), "steps": steps, "script": script, "cuda": cuda}
+    return {
+        "sps": float(sps[-1]),
+        "steps": steps,
+        "num_envs": num_envs,
+        "script": script,
+        "cuda": cuda,
+    }
 
 
 def parse_case(case: str) -> tuple[str, dict]:
@@ -259,9 +267,13 @@ def _ratios(results: dict) -> None:
     """Side-by-side ratios, each PPO case against the env-only / CleanRL case with its env
     count (the first such case), each search case against the first derived-net PPO case."""
 
-    def first(prefix: str, n: int | None = None) -> dict | None:
+    def first(prefix: str, n: int | None = None, precision: str | None = None) -> dict | None:
         for c, r in results.items():
-            if parse_case(c)[0] == prefix and (n is None or r.get("num_envs", 8) == n):
+            if (
+                parse_case(c)[0] == prefix
+                and (n is None or r.get("num_envs", 8) == n)
+                and (precision is None or r.get("precision") == precision)
+            ):
                 return r
         return None
 
@@ -275,7 +287,7 @@ def _ratios(results: dict) -> None:
             if clean:
                 r["x_cleanrl"] = r["sps"] / clean["sps"]
         if name.startswith("search_"):
-            derived = first("ppo_derived")
+            derived = first("ppo_derived", precision=r.get("precision"))
             if derived:
                 r["cost_vs_derived"] = derived["sps"] / r["sps"]  # time per step, search / derived
 

@@ -202,7 +202,7 @@ class TrainConfig:
     CUDA GPU with bf16 support and on a CPU with native bf16 instructions (AMX or AVX512-BF16),
     float32 elsewhere. On a CPU, depthwise convolutions stay float32 (measured slower in bf16)."""
     torch_threads: int = 0
-    """Intra-op CPU threads (0 = one per core)."""
+    """Intra-op CPU threads (0 = one per core on a CPU run, 1 on a GPU run)."""
 
 
 _SECTIONS = {
