@@ -1,19 +1,29 @@
 """Throughput benchmarks, measured side by side in one run so ratios are fair.
 
     python benchmarks/run.py [--game Breakout] [--steps 8192] [--out benchmarks/out/bench.json]
+    python benchmarks/run.py --cases env_only ppo_vanilla ppo_vanilla:precision=fp32 \
+        --cleanrl PATH/TO/cleanrl/cleanrl/ppo_atari.py
+    python benchmarks/run.py --set device=cuda --set ppo.num_envs=64 --cases env_only ppo_vanilla
 
-Cases (each in its own subprocess, so peak memory is per case):
+Cases (each in its own subprocess, so peak memory is per case); each may carry config
+overrides after a colon, `ppo_vanilla:precision=fp32,env.async_groups=2`, and `--set` applies
+overrides to every case (a case's own win):
   env_only      the training vector env (TrainEnv, same settings as training), random actions
   ppo_<arch>    the real `a2d.rl.ppo.train` loop at the default hyperparameters (8 envs x 128
-                steps, 4 epochs x 4 minibatches); SPS excludes the test evaluations
+                steps, 4 epochs x 4 minibatches): `sps` over the whole run (warm-up included,
+                as CleanRL's SPS line), `sps_steady` from the second iteration on; test
+                evaluations excluded from both; `gpu_busy` = mean NVML utilisation on CUDA
   ppo_derived   the derived net with every cell = BENCH_OP
   search_hard   a search with alpha pinned to BENCH_OP (hard: only that op runs), and
-  search_soft   the same in soft mode (all 9 ops run); cost_vs_derived = time per step / derived's
-  infer_<arch>  forward latency at batch 1 and batch 8 (PyTorch eager, CPU)
-  cleanrl       CleanRL's own ppo_atari.py (default hyperparameters, 8 envs, CPU), given with
-                --cleanrl PATH/TO/cleanrl/ppo_atari.py and run through benchmarks/cleanrl_runner.py
-                (needs `pip install tyro opencv-python-headless`); ppo_vanilla gets `x_cleanrl`
-Writes JSON with machine info and versions, and prints a table.
+  search_soft   the same in soft mode (all 9 ops run); cost_vs_derived = time per step / that of
+                the derived net's PPO at the same precision
+  infer_<arch>  forward latency at batch 1 and batch 8: PyTorch eager and ONNX Runtime (CPU)
+  cleanrl       CleanRL's own ppo_atari.py (default hyperparameters; the cases' ppo.num_envs and
+                device), given with --cleanrl PATH/TO/cleanrl/ppo_atari.py and run through
+                benchmarks/cleanrl_runner.py (needs `pip install tyro opencv-python-headless`);
+                PPO cases with its env count get `x_cleanrl`
+PPO cases get `fraction_of_env_only` against the env_only case with their env count. Writes
+JSON with machine info and versions, and prints a table.
 """
 
 from __future__ import annotations
@@ -113,8 +123,7 @@ def case_ppo(game: str, steps: int, arch: str, sets: dict) -> dict:
         curve = read_curve(Path(d) / "timing.csv")
         macs = json.loads((Path(d) / "model.json").read_text())["macs"]
     return {
-        "sps": float(curve["sps"][-1]),
-        "steps": int(curve["step"][-1]),
+        **_rates(curve),
         "macs": macs,
         "device": device,
         "precision": resolve_precision(cfg.precision, device),
@@ -156,8 +165,7 @@ def case_search(game: str, steps: int, mode: str, sets: dict) -> dict:
         train(game, supernet_spec(), 1, d, cfg, hooks=[hook], log=lambda s: None)
         curve = read_curve(Path(d) / "timing.csv")
     return {
-        "sps": float(curve["sps"][-1]),
-        "steps": int(curve["step"][-1]),
+        **_rates(curve),
         "mode": mode,
         "pinned_op": BENCH_OP,
         "precision": resolve_precision(cfg.precision, resolve_device(cfg.device)),
@@ -166,20 +174,47 @@ def case_search(game: str, steps: int, mode: str, sets: dict) -> dict:
 
 def _bench_cfg(cfg, steps):
     cfg.ppo.total_steps = steps
-    cfg.eval.interval = 10**9
+    # a (short, untimed) test evaluation after every iteration gives timing.csv a row per
+    # iteration: the steady rate leaves out the first iteration's warm-up (cuDNN autotuning,
+    # oneDNN kernel creation: 1.5-3.7 s on the H200 box)
+    cfg.eval.interval = cfg.ppo.batch_size
     cfg.eval.curve_episodes = cfg.eval.episodes = 1
-    cfg.eval.frame_cap = 2000
+    cfg.eval.frame_cap = 400
     cfg.checkpoint_interval = 10**9
     return cfg
 
 
+def _rates(timing) -> dict:
+    """Training steps/s over the whole run (warm-up included, as CleanRL's SPS line) and from
+    the second iteration on (`sps_steady`); evaluations are excluded from both."""
+    steps, wall = timing["step"], timing["wall_s"]
+    out = {"sps": float(steps[-1] / wall[-1]), "steps": int(steps[-1])}
+    if len(steps) >= 3:  # rows: step 0, after iteration 1, ..., final
+        out["sps_steady"] = float((steps[-1] - steps[1]) / (wall[-1] - wall[1]))
+    return out
+
+
 def case_infer(arch: str) -> dict:
+    import numpy as np
+    import torch
+
+    from a2d.export import _export_onnx, _median_ms, _ort_session
     from a2d.models import build
     from a2d.models.builder import derived_spec
     from a2d.models.cost import cpu_latency_ms
 
     m = build(derived_spec([BENCH_OP] * 14) if arch == "derived" else arch, 4)
-    return {"latency_ms_b1": cpu_latency_ms(m, 1), "latency_ms_b8": cpu_latency_ms(m, 8)}
+    out = {"latency_ms_b1": cpu_latency_ms(m, 1), "latency_ms_b8": cpu_latency_ms(m, 8)}
+    # the same net through ONNX Runtime (what `a2d export` writes), as many threads as torch
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "agent.onnx"
+        _export_onnx(m.eval(), torch.zeros(1, 4, 84, 84, dtype=torch.uint8), path, {})
+        sess = _ort_session(path, torch.get_num_threads())
+        for b in (1, 8):
+            x = np.random.default_rng(0).integers(0, 256, (b, 4, 84, 84), dtype=np.uint8)
+            feed = {sess.get_inputs()[0].name: x}
+            out[f"onnxruntime_ms_b{b}"] = _median_ms(lambda f=feed: sess.run(None, f), 50)
+    return out
 
 
 def case_cleanrl(game: str, steps: int, script: str, sets: dict) -> dict:
@@ -283,6 +318,8 @@ def _ratios(results: dict) -> None:
             env = first("env_only", r.get("num_envs"))
             if env:
                 r["fraction_of_env_only"] = r["sps"] / env["sps"]
+                if "sps_steady" in r:
+                    r["fraction_of_env_only_steady"] = r["sps_steady"] / env["sps"]
             clean = first("cleanrl", r.get("num_envs"))
             if clean:
                 r["x_cleanrl"] = r["sps"] / clean["sps"]
@@ -345,18 +382,20 @@ def main() -> None:
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(doc, indent=2) + "\n")
     print(
-        f"\n{'case':40s} {'SPS':>8s} {'frac env':>9s} {'x derived':>9s} {'lat b1 ms':>10s}"
-        f" {'peak MB':>8s} {'x CleanRL':>9s} {'GPU busy':>8s}"
+        f"\n{'case':40s} {'SPS':>8s} {'steady':>7s} {'frac env':>9s} {'x derived':>9s}"
+        f" {'b1 ms pt/ort':>12s} {'peak MB':>8s} {'x CleanRL':>9s} {'GPU busy':>8s}"
     )
     for c, r in results.items():
         sps = f"{r['sps']:.0f}" if "sps" in r else "-"
+        sps += f" {r['sps_steady']:>7.0f}" if "sps_steady" in r else f" {'-':>7s}"
         frac = f"{r['fraction_of_env_only']:.2f}" if "fraction_of_env_only" in r else "-"
         frac += f" {r['cost_vs_derived']:>9.2f}" if "cost_vs_derived" in r else f" {'-':>9s}"
         lat = f"{r['latency_ms_b1']:.2f}" if "latency_ms_b1" in r else "-"
+        lat += f"/{r['onnxruntime_ms_b1']:.2f}" if "onnxruntime_ms_b1" in r else ""
         xc = f"{r['x_cleanrl']:.2f}" if "x_cleanrl" in r else "-"
         busy = f"{r['gpu_busy']:.2f}" if "gpu_busy" in r else "-"
         print(
-            f"{c:40s} {sps:>8s} {frac:>9s} {lat:>10s} {r['peak_rss_mb']:>8.0f} {xc:>9s} {busy:>8s}"
+            f"{c:40s} {sps:>8s} {frac:>9s} {lat:>12s} {r['peak_rss_mb']:>8.0f} {xc:>9s} {busy:>8s}"
         )
     print(f"\nwrote {a.out}")
 

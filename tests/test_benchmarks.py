@@ -52,3 +52,20 @@ def test_ratios_pair_cases_with_the_same_env_count_and_precision(bench):
     assert "x_cleanrl" not in res["ppo_vanilla:ppo.num_envs=64"]  # no 64-env CleanRL case
     assert res["search_hard"]["cost_vs_derived"] == pytest.approx(1.25)
     assert res["search_hard:precision=fp32"]["cost_vs_derived"] == pytest.approx(2.0)
+
+
+def test_rates_whole_run_and_steady_state(bench):
+    import numpy as np
+
+    # rows: step 0, after a slow first iteration (warm-up), then two 1,000-step/s iterations
+    timing = {
+        "step": np.array([0, 1024, 2048, 3072]),
+        "wall_s": np.array([0.0, 4.096, 5.12, 6.144]),
+    }
+    r = bench._rates(timing)
+    assert r["steps"] == 3072
+    assert r["sps"] == pytest.approx(3072 / 6.144)  # 500/s: the warm-up counted, as CleanRL's
+    assert r["sps_steady"] == pytest.approx(1000.0)
+    assert "sps_steady" not in bench._rates(
+        {"step": np.array([0, 1024]), "wall_s": np.array([0.0, 1.0])}
+    )
