@@ -109,6 +109,14 @@ class GpuBusy:
         return {"gpu_busy": sum(self.samples) / len(self.samples) / 100.0}
 
 
+def _gpu_peak(device: str) -> dict:
+    import torch
+
+    if not device.startswith("cuda"):
+        return {}
+    return {"gpu_peak_mb": torch.cuda.max_memory_allocated() / 2**20}
+
+
 def case_ppo(game: str, steps: int, arch: str, sets: dict) -> dict:
     from a2d.config import resolve_device, resolve_precision
     from a2d.models.builder import derived_spec
@@ -130,6 +138,7 @@ def case_ppo(game: str, steps: int, arch: str, sets: dict) -> dict:
         "num_envs": cfg.ppo.num_envs,
         "async_groups": cfg.env.async_groups,
         **busy.result(),
+        **_gpu_peak(device),
     }
 
 
@@ -286,14 +295,25 @@ def machine() -> dict:
     import ale_py
     import torch
 
+    from a2d.config import cpu_native_bf16
+
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next(ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
     return {
         "python": platform.python_version(),
         "torch": torch.__version__,
         "ale_py": ale_py.__version__,
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": model,
+        "cpu_native_bf16": cpu_native_bf16(),
         "cores": len(os.sched_getaffinity(0)),
         "torch_threads": torch.get_num_threads(),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         "cuda": torch.cuda.is_available(),
+        "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
         "date": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
 
