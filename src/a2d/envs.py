@@ -183,7 +183,6 @@ class TrainEnv:
         first = self.groups[0].env
         self.n_actions = int(first.single_action_space.n)
         self.observation_shape = tuple(first.single_observation_space.shape)  # (stack, H, W)
-        self.fire = self.groups[0].fire
         self.seed = seed
 
     def reset(self) -> np.ndarray:
