@@ -91,7 +91,7 @@ def test_load_without_format_raises(tmp_path, obj):
 
 
 def test_load_agent_wrong_format(tmp_path):
-    from a2d.rl.ppo import load_agent
+    from a2d.models.agent_file import load_agent
 
     path = tmp_path / "agent.pt"
     atomic_torch_save(path, {"format": "a2d-resume-v1"})

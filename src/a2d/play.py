@@ -214,7 +214,7 @@ def play_run(
     log: Callable[[str], None] = lambda s: None,
 ) -> dict[str, Any]:
     """``play`` the agent of a run directory (its agent.pt), or of an agent.pt path."""
-    from a2d.rl.ppo import load_agent
+    from a2d.models.agent_file import load_agent
 
     run = Path(run)
     agent_path = run / "agent.pt" if run.is_dir() else run

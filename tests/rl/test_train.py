@@ -13,7 +13,8 @@ import torch
 from a2d.checkpoint import read_resume
 from a2d.config import TrainConfig
 from a2d.models import build, count_macs, count_params
-from a2d.rl.ppo import CURVE_FIELDS, PPOHook, load_agent, train
+from a2d.models.agent_file import load_agent
+from a2d.rl.ppo import CURVE_FIELDS, PPOHook, train
 
 SEED = 3
 EVAL_KEYS = {"mean", "std", "episodes", "scores", "frame_cap", "sticky"}

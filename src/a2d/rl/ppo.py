@@ -39,7 +39,6 @@ from torch import nn
 from a2d import A2DError, faults
 from a2d.checkpoint import (
     CheckpointError,
-    atomic_torch_save,
     atomic_write_csv,
     atomic_write_json,
     load_resume,
@@ -50,13 +49,13 @@ from a2d.checkpoint import (
 from a2d.config import TrainConfig, resolve_device, resolve_precision, to_dict
 from a2d.envs import TrainEnv, canonical
 from a2d.models import build, get_spec
+from a2d.models.agent_file import agent_payload, save_agent
 from a2d.models.cost import model_card
 from a2d.rl.evaluate import eval_seed, evaluate
 
 CURVE_FIELDS = ["step", "test_mean", "test_std", "train_return"]
 TIMING_FIELDS = ["step", "sps", "wall_s"]
 CHECKPOINT_FORMAT = "a2d-resume-v2"
-AGENT_FORMAT = "a2d-agent-v1"
 
 
 class PPOHook:
@@ -192,25 +191,6 @@ def write_curve(path: Path, rows: list[dict[str, Any]]) -> None:
     """curve.csv, and timing.csv beside it with the wall-clock fields of the same rows."""
     atomic_write_csv(path.with_name("timing.csv"), TIMING_FIELDS, rows)
     atomic_write_csv(path, CURVE_FIELDS, rows)
-
-
-def load_agent(path: str | Path, device: str = "cpu") -> tuple[nn.Module, dict[str, Any]]:
-    """Rebuild a trained agent from its agent.pt."""
-    ckpt = load_torch(path, "agent checkpoint")
-    if ckpt.get("format") != AGENT_FORMAT:
-        raise CheckpointError(f"{path}: format {ckpt.get('format')!r} is not {AGENT_FORMAT!r}")
-    missing = [k for k in ("spec", "n_actions", "norm", "state_dict", "game") if k not in ckpt]
-    if missing:
-        raise CheckpointError(f"{path}: agent checkpoint lacks {', '.join(missing)}")
-    agent = build(ckpt["spec"], ckpt["n_actions"], norm=ckpt["norm"]).to(device)
-    try:
-        agent.load_state_dict(ckpt["state_dict"])
-    except RuntimeError as e:
-        raise CheckpointError(
-            f"{path}: weights do not fit its architecture {ckpt['spec'].get('arch')!r} "
-            f"({str(e).splitlines()[0][:100]})"
-        ) from None
-    return agent, ckpt
 
 
 def _fmt_eta(seconds: float) -> str:
@@ -696,17 +676,8 @@ def _train(
         add_curve_row(global_step, final, sps)
         atomic_write_json(out / "model.json", card)
         write_curve(out / "curve.csv", curve)
-        payload = {
-            "format": AGENT_FORMAT,
-            "spec": spec,
-            "n_actions": env.n_actions,
-            "norm": cfg.model.norm,
-            "game": game,
-            "seed": seed,
-            "steps": global_step,
-            "state_dict": agent.state_dict(),
-        }
-        atomic_torch_save(out / "agent.pt", payload)
+        payload = agent_payload(agent, spec, env.n_actions, cfg.model.norm, game, seed, global_step)
+        save_agent(out / "agent.pt", payload)
         result = {
             "game": game,
             "arch": arch_name,
