@@ -12,8 +12,8 @@ import torch
 from a2d.checkpoint import atomic_torch_save, atomic_write_json
 from a2d.export import ExportError, export_run, load_exported, real_observations
 from a2d.models import build
-from a2d.models.builder import derived_spec
 from a2d.models.agent_file import AGENT_FORMAT
+from a2d.models.builder import derived_spec
 
 DERIVED_OPS = ["k3_e1", "k3_e1_g2", "k5_e3", "skip", "k3_e6", "k5_e1_g2", "k5_e6"] * 2
 

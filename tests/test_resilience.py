@@ -17,8 +17,8 @@ from a2d import cli
 from a2d.config import TrainConfig
 from a2d.faults import NAN_VAR
 from a2d.models import build
-from a2d.models.builder import derived_spec, supernet_spec
 from a2d.models.agent_file import AGENT_FORMAT
+from a2d.models.builder import derived_spec, supernet_spec
 from a2d.rl.ppo import PPOHook, train
 
 TINY = [

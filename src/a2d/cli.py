@@ -143,8 +143,8 @@ def cmd_derive(args) -> None:
 
 def cmd_evaluate(args) -> None:
     from a2d import config
-    from a2d.rl.evaluate import eval_seed, evaluate
     from a2d.models.agent_file import load_agent
+    from a2d.rl.evaluate import eval_seed, evaluate
 
     tc = config.train_config(_load_cfg(args))
     device = config.resolve_device(tc.device)

@@ -161,8 +161,8 @@ def export_run(
     """
     from a2d.checkpoint import atomic_write, atomic_write_json
     from a2d.config import EnvConfig, EvalConfig
-    from a2d.models.cost import count_macs, count_params
     from a2d.models.agent_file import load_agent
+    from a2d.models.cost import count_macs, count_params
 
     if fmt not in FORMATS:
         raise ExportError(f"unknown format {fmt!r}; valid: {', '.join(FORMATS)}")

@@ -42,7 +42,6 @@ from a2d.checkpoint import (
     atomic_write_csv,
     atomic_write_json,
     load_resume,
-    load_torch,
     remove_resume,
     save_resume,
 )

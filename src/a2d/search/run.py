@@ -13,9 +13,9 @@ import torch
 from a2d.checkpoint import CheckpointError, atomic_torch_save, atomic_write_json, load_torch
 from a2d.config import MethodConfig, TrainConfig
 from a2d.models import build, get_spec
+from a2d.models.agent_file import load_agent
 from a2d.models.builder import derived_spec, supernet_spec
 from a2d.models.cost import count_macs, count_params, cpu_latency_ms
-from a2d.models.agent_file import load_agent
 from a2d.rl.ppo import train
 from a2d.search.distill import DistillHook
 from a2d.search.hooks import SearchHook
