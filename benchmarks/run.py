@@ -24,6 +24,11 @@ overrides to every case (a case's own win):
                 PPO cases with its env count get `x_cleanrl`
 PPO cases get `fraction_of_env_only` against the env_only case with their env count. Writes
 JSON with machine info and versions, and prints a table.
+
+`--against PATH/TO/other/src` measures another checkout of a2d (its `src/` folder: e.g. the
+commit before a change, from `git worktree add`) side by side: every case runs once with this
+checkout's code and once with that one, in alternating order, and each gets `case@against` and
+`x_against` (this checkout's steps/s over the other's).
 """
 
 from __future__ import annotations
@@ -380,30 +385,56 @@ def main() -> None:
     )
     ap.add_argument("--out", type=Path, default=Path("benchmarks/out/bench.json"))
     ap.add_argument("--cleanrl", help="CleanRL's cleanrl/ppo_atari.py, for the cleanrl case")
+    ap.add_argument(
+        "--against",
+        type=Path,
+        help="another checkout's src/ folder: every case also runs with that code (x_against)",
+    )
     ap.add_argument("--case", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.case:  # child process
         print(json.dumps(run_case(a.case, a.game, a.steps, a.cleanrl)))
         return
     cases = a.cases + (["cleanrl"] if a.cleanrl and "cleanrl" not in a.cases else [])
+    if a.against is not None and not (a.against / "a2d" / "__init__.py").is_file():
+        raise SystemExit(f"--against {a.against}: no a2d package there (give a checkout's src/)")
+    runs = []  # (result key, case, PYTHONPATH or None)
+    for i, c in enumerate(cases):
+        pair = [(c, c, None)]
+        if a.against is not None and c != "cleanrl":
+            pair.append((f"{c}@against", c, str(a.against.resolve())))
+        runs += pair if i % 2 == 0 else pair[::-1]  # alternate which code goes first
     results = {}
-    for c in cases:
+    for key, c, pythonpath in runs:
         name, own = parse_case(c)
         full = ",".join([*a.set, *c.partition(":")[2].split(",")]).strip(",")
         child = f"{name}:{full}" if full else name
         cmd = [sys.executable, __file__, "--case", child, "--game", a.game, "--steps", str(a.steps)]
         if a.cleanrl:
             cmd += ["--cleanrl", str(Path(a.cleanrl).resolve())]
-        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-        results[c] = json.loads(out.strip().splitlines()[-1])
-        print(f"{c:40s} {json.dumps(results[c])}", flush=True)
+        env = dict(os.environ)
+        if pythonpath is not None:
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [pythonpath, env.get("PYTHONPATH")]))
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
+        results[key] = json.loads(out.strip().splitlines()[-1])
+        print(f"{key:40s} {json.dumps(results[key])}", flush=True)
+    results = {k: results[k] for k in sorted(results, key=[r[0] for r in runs].index)}
+    for key, r in results.items():
+        other = results.get(f"{key}@against")
+        if other and "sps" in r and "sps" in other:
+            r["x_against"] = r["sps"] / other["sps"]
+            if "sps_steady" in r and "sps_steady" in other:
+                r["x_against_steady"] = r["sps_steady"] / other["sps_steady"]
     _ratios(results)
     doc = {"machine": machine(), "game": a.game, "set": a.set, "results": results}
+    if a.against is not None:
+        doc["against"] = str(a.against.resolve())
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(doc, indent=2) + "\n")
     print(
         f"\n{'case':40s} {'SPS':>8s} {'steady':>7s} {'frac env':>9s} {'x derived':>9s}"
         f" {'b1 ms pt/ort':>12s} {'peak MB':>8s} {'x CleanRL':>9s} {'GPU busy':>8s}"
+        f" {'x against':>9s}"
     )
     for c, r in results.items():
         sps = f"{r['sps']:.0f}" if "sps" in r else "-"
@@ -414,8 +445,10 @@ def main() -> None:
         lat += f"/{r['onnxruntime_ms_b1']:.2f}" if "onnxruntime_ms_b1" in r else ""
         xc = f"{r['x_cleanrl']:.2f}" if "x_cleanrl" in r else "-"
         busy = f"{r['gpu_busy']:.2f}" if "gpu_busy" in r else "-"
+        xa = f"{r['x_against']:.2f}" if "x_against" in r else "-"
         print(
             f"{c:40s} {sps:>8s} {frac:>9s} {lat:>12s} {r['peak_rss_mb']:>8.0f} {xc:>9s} {busy:>8s}"
+            f" {xa:>9s}"
         )
     print(f"\nwrote {a.out}")
 
