@@ -26,6 +26,10 @@ class GameError(A2DError):
     pass
 
 
+class EnvSetupError(A2DError, ValueError):
+    """Env settings that cannot work together (the config check refuses them first)."""
+
+
 def _camel(rom_id: str) -> str:
     return "".join(p[:1].upper() + p[1:] for p in rom_id.split("_"))
 
@@ -168,7 +172,7 @@ class TrainEnv:
     def __init__(self, game: str, num_envs: int, cfg: EnvConfig, seed: int):
         n_groups = max(1, cfg.async_groups)
         if num_envs % n_groups:
-            raise ValueError(f"env.async_groups ({n_groups}) must divide num_envs ({num_envs})")
+            raise EnvSetupError(f"env.async_groups ({n_groups}) must divide num_envs ({num_envs})")
         size = num_envs // n_groups
         self.cfg = cfg
         self.groups: list[_EnvGroup] = []
