@@ -232,8 +232,7 @@ class EvalProtocol:
 
 
 def eval_env_kwargs(frame_cap: int, sticky: float, noop_max: int, frameskip: int) -> dict:
-    """The test protocol's env settings (full games, raw scores, no-op starts, a frame cap): one
-    definition for the test evaluations and for ``a2d play``."""
+    """The test protocol's env settings (full games, raw scores, no-op starts, a frame cap)."""
     return dict(
         repeat_action_probability=sticky,
         frameskip=frameskip,
