@@ -148,32 +148,35 @@ def _play_one_train_game(cfg: EnvConfig, policy, max_steps: int):
     env = TrainEnv("Breakout", 1, cfg, seed=0)
     try:
         env.reset()
-        n_done = 0
+        n_done, total = 0, 0.0
         for t in range(max_steps):
-            _, _, done, finished = env.step(policy(None))
+            _, reward, done, finished = env.step(policy(None))
             n_done += int(done[0])
+            total += float(reward[0])
             if finished:
-                return n_done, finished, t + 1
-        return n_done, [], max_steps
+                return n_done, finished, t + 1, total
+        return n_done, [], max_steps, total
     finally:
         env.close()
 
 
 def test_train_env_life_loss_ends_bootstrap_episode_not_game():
     rng = np.random.default_rng(0)
-    n_done, finished, _ = _play_one_train_game(
-        EnvConfig(), lambda _: rng.integers(0, 4, 1), max_steps=20_000
+    # raw rewards, so the game's finished score can be checked against the steps' rewards
+    n_done, finished, steps, total = _play_one_train_game(
+        EnvConfig(reward_clipping=False), lambda _: rng.integers(0, 4, 1), max_steps=20_000
     )
     assert len(finished) == 1
     # Breakout: 5 lives -> 4 life-loss dones, then the game-over done
     assert n_done == 5
+    # the finished game spans all five lives: every step, every point, not the last life's
     ret, length = finished[0]
-    assert length > 5 and ret >= 0
+    assert length == steps and ret == total
 
 
 def test_train_env_without_episodic_life_one_done_per_game():
     rng = np.random.default_rng(0)
-    n_done, finished, _ = _play_one_train_game(
+    n_done, finished, _, _ = _play_one_train_game(
         EnvConfig(episodic_life=False), lambda _: rng.integers(0, 4, 1), max_steps=20_000
     )
     assert len(finished) == 1
@@ -183,12 +186,12 @@ def test_train_env_without_episodic_life_one_done_per_game():
 def test_fire_on_life_loss_relaunches_the_ball():
     noop = lambda _: np.zeros(1, dtype=np.int64)  # noqa: E731
     # With FIRE after each lost life a NOOP-only player still loses all 5 balls quickly ...
-    n_done, finished, steps = _play_one_train_game(
+    n_done, finished, steps, _ = _play_one_train_game(
         EnvConfig(max_episode_frames=8000), noop, max_steps=2500
     )
     assert len(finished) == 1 and n_done == 5 and steps < 1500
     # ... without it the ball is never served again and the game only ends at the frame cap.
-    n_done, finished, steps = _play_one_train_game(
+    n_done, finished, steps, _ = _play_one_train_game(
         EnvConfig(max_episode_frames=8000, fire_on_life_loss=False), noop, max_steps=2500
     )
     assert len(finished) == 1 and steps == 2000  # 8000 frames / frameskip 4
@@ -247,6 +250,82 @@ def test_test_episodes_repeatable_with_seed():
     assert a == b
 
 
+def test_hooks_see_the_same_games_frame_by_frame():
+    """on_frame / on_episode / max_steps take no random draws: the games are the hook-less ones.
+    on_frame gets each env's colour screen once after the reset and once per step, and it is the
+    screen the agent's newest grey frame was made from."""
+    kw = dict(episodes=3, num_envs=2, frame_cap=1600, seed=7, **TEST_KW)
+    plain = run_test_episodes(random_policy(4, 3), "Breakout", **kw)
+    obs_seen, frames, games = [], {0: [], 1: []}, []
+    policy = random_policy(4, 3)
+
+    def act(obs):
+        obs_seen.append(obs.copy())
+        return policy(obs)
+
+    scores = run_test_episodes(
+        act,
+        "Breakout",
+        **kw,
+        on_frame=lambda i, rgb: frames[i].append(rgb.copy()),
+        on_episode=lambda i, score, steps: games.append((i, score, steps)),
+    )
+    assert scores == plain
+    steps = len(obs_seen)
+    assert len(frames[0]) == len(frames[1]) == steps + 1
+    assert frames[0][0].shape == (210, 160, 3) and frames[0][0].dtype == np.uint8
+    # the scored games, env by env in play order, as returned; env 0 plays 2 games, env 1 one
+    assert [s for _, s, _ in sorted(games, key=lambda g: g[0])] == scores
+    assert sorted(i for i, _, _ in games) == [0, 0, 1]
+    assert sum(n for i, _, n in games if i == 0) <= steps
+    ys, xs = np.arange(84) * 210 // 84, np.arange(84) * 160 // 84
+    for k in range(0, steps, 11):
+        for i in (0, 1):
+            grey = frames[i][k][np.ix_(ys, xs)] @ np.array([0.299, 0.587, 0.114])
+            assert np.abs(grey - obs_seen[k][i, -1]).mean() < 12, (k, i)
+
+
+def test_max_steps_stops_early_and_scores_no_unfinished_game():
+    calls = []
+    scores = run_test_episodes(
+        lambda obs: calls.append(1) or np.zeros(len(obs), dtype=np.int64),
+        "Breakout",
+        episodes=1,
+        num_envs=1,
+        frame_cap=40_000,
+        seed=0,
+        max_steps=25,
+        **TEST_KW,
+    )
+    assert scores == [] and len(calls) == 25
+
+
+def test_rendering_emulator_out_of_step_is_refused(monkeypatch):
+    real = envs._make
+
+    class Drifting:  # the colour emulator reports a reward the agent's did not get
+        def __init__(self, env):
+            self.env = env
+
+        def __getattr__(self, name):
+            return getattr(self.env, name)
+
+        def step(self, actions):
+            obs, r, term, trunc, info = self.env.step(actions)
+            return obs, r + 1, term, trunc, info
+
+    def make(game, num_envs, **kw):
+        env = real(game, num_envs, **kw)
+        return Drifting(env) if kw.get("grayscale") is False else env
+
+    monkeypatch.setattr(envs, "_make", make)
+    with pytest.raises(envs.LockstepError, match="step 0"):
+        run_test_episodes(
+            random_policy(4), "Breakout", episodes=1, num_envs=1, frame_cap=400, seed=0,
+            on_frame=lambda i, rgb: None, **TEST_KW,
+        )  # fmt: skip
+
+
 def test_async_groups_step_the_same_games_as_one_vector_env():
     """Env i is seeded seed + i whatever the grouping: same actions -> same frames, rewards,
     dones and finished games; send/recv of one group leaves the other alone."""
@@ -288,5 +367,5 @@ def test_async_groups_step_the_same_games_as_one_vector_env():
 
 
 def test_async_groups_must_divide_num_envs():
-    with pytest.raises(ValueError, match="async_groups"):
+    with pytest.raises(envs.EnvSetupError, match="async_groups"):
         TrainEnv("Breakout", 3, EnvConfig(async_groups=2), seed=0)

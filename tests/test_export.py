@@ -78,7 +78,9 @@ def test_onnx_export_matches_pytorch_on_real_observations(runs, arch, tmp_path):
     assert card["preprocessing"]["frame_stack"] == 4 and card["preprocessing"]["frameskip"] == 4
     assert card["parity"]["observations"] == 64
     assert card["parity"]["max_abs_err_logits"] <= 1e-4
-    assert card["latency_ms_b1"]["onnxruntime"] > 0 and card["latency_ms_b1"]["pytorch_eager"] > 0
+    assert set(card["latency_ms_b1"]) == {
+        "pytorch_eager", "onnxruntime", "threads", "repeats", "statistic"
+    } and card["latency_ms_b1"]["repeats"] == 5  # fmt: skip
     if arch == "derived":
         assert card["ops"] == DERIVED_OPS
 
@@ -102,13 +104,27 @@ def test_onnx_export_matches_pytorch_on_real_observations(runs, arch, tmp_path):
     np.testing.assert_allclose(value, ref_v.numpy(), atol=1e-4, rtol=0)
 
 
-def test_torchscript_export(runs, tmp_path):
+def test_torchscript_export(runs, tmp_path, monkeypatch):
+    import a2d.export
+
     run, agent = runs["derived"]
+    timed = []  # what each latency measurement timed (one batch-1 call), and its fake median
+
+    def median_ms(fn, repeats, warmup=20):
+        out = fn()
+        timed.append((out[0].shape[0], repeats))
+        return [0.123456, 2.0][len(timed) - 1]
+
+    monkeypatch.setattr(a2d.export, "_median_ms", median_ms)
     card = export_run(run, "torchscript", n_obs=32, repeats=5)
     out = run / "export" / "agent.torchscript.pt"
     assert card["file"] == out.name and out.exists()
-    assert (run / "export" / "agent.torchscript.pt.json").exists()
-    assert card["latency_ms_b1"]["torchscript"] > 0
+    assert json.loads((run / "export" / "agent.torchscript.pt.json").read_text()) == card
+    assert timed == [(1, 5), (1, 5)]  # the exported model first, then PyTorch eager
+    assert card["latency_ms_b1"] == {
+        "torchscript": 0.1235, "pytorch_eager": 2.0, "threads": 1, "repeats": 5,
+        "statistic": "median",
+    }  # fmt: skip
     m = torch.jit.load(str(out))
     obs = real_observations(agent, "Breakout", n=16, seed=3)
     with torch.inference_mode():

@@ -7,11 +7,13 @@ import subprocess
 
 import numpy as np
 import pytest
+import torch
 from test_export import make_run  # tests/ is on sys.path (pytest's rootdir import)
 
 from a2d.config import EnvConfig, EvalConfig
+from a2d.envs import run_test_episodes
 from a2d.play import PlayError, play, play_run
-from a2d.rl.evaluate import evaluate
+from a2d.rl.evaluate import evaluate, sampling_policy
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +64,18 @@ def test_play_writes_a_video_of_every_frame(run, tmp_path):
         grey = frames[k][np.ix_(ys, xs)] @ np.array([0.299, 0.587, 0.114])
         assert np.abs(grey - seen[k][0, -1]).mean() < 12, k
     assert sorted(p.name for p in video.parent.iterdir()) == ["game.mp4"]  # no temp left
+    # the video is run_test_episodes' on_frame screens of the same game (evaluate's policy, seed)
+    screens = []
+    ev = short_eval()
+    ref = run_test_episodes(
+        sampling_policy(agent, "cpu", torch.Generator().manual_seed(3)), "Breakout",
+        episodes=1, num_envs=1, frame_cap=ev.frame_cap, sticky=ev.sticky, noop_max=ev.noop_max,
+        frameskip=4, fire_on_life_loss=True, seed=3,
+        on_frame=lambda i, rgb: screens.append(rgb.copy()),
+    )  # fmt: skip
+    assert ref == res["scores"] and len(screens) == res["video_frames"]
+    for k in range(n + 1):  # H.264 is lossy, but no pixel is far off (a frame's neighbour is)
+        assert (np.abs(frames[k][::2, ::2].astype(int) - screens[k]) > 60).sum() == 0, k
 
 
 def test_play_run_and_refusals(run, tmp_path):

@@ -96,7 +96,7 @@ def cmd_train(args) -> None:
     hooks = []
     if args.teacher and (tc.distill.actor > 0 or tc.distill.critic > 0):
         from a2d.search.distill import DistillHook
-        from a2d.search.run import load_teacher
+        from a2d.teacher_file import load_teacher
 
         hooks.append(
             DistillHook(
@@ -109,7 +109,8 @@ def cmd_train(args) -> None:
 def cmd_search(args) -> None:
     from a2d import config
     from a2d.envs import canonical
-    from a2d.search.run import run_search, teacher_agent_path
+    from a2d.search.run import run_search
+    from a2d.teacher_file import teacher_agent_path
 
     cfg = _load_cfg(args)
     tc = config.train_config(cfg)
@@ -189,30 +190,9 @@ def cmd_random(args) -> None:
 
 def cmd_teacher(args) -> None:
     """Record which trained run is a game's teacher (read by the search)."""
-    from pathlib import Path
+    from a2d.teacher_file import write_teacher
 
-    from a2d.checkpoint import CheckpointError, atomic_write_json
-
-    run = Path(args.run)
-    try:
-        ev = json.loads((run / "eval.json").read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise CheckpointError(f"{run} is not a finished run (eval.json unreadable: {e})") from None
-    if not (run / "agent.pt").exists():
-        raise CheckpointError(f"{run} has no agent.pt")
-    atomic_write_json(
-        args.out,
-        {
-            "game": ev["game"],
-            "arch": ev["arch"],
-            "seed": ev["seed"],
-            "run": str(run),
-            "agent": str(run / "agent.pt"),
-            "test_mean": ev["mean"],
-            "test_std": ev["std"],
-            "macs": ev["macs"],
-        },
-    )
+    write_teacher(args.run, args.out)
 
 
 def cmd_info(args) -> None:

@@ -3,7 +3,7 @@
 Both are ale-py's C++ ``AtariVectorEnv`` (frame skip with max-pool, 84x84 grey, 4-frame stack,
 no-op starts, FIRE on reset) built with an explicit ``repeat_action_probability``.
 
-Training (DESIGN.md §4): a lost life ends the episode for the value bootstrap while the game goes
+Training: a lost life ends the episode for the value bootstrap while the game goes
 on (``life_loss_info``), rewards are clipped to their sign here (the env returns raw rewards, so
 true game scores can be logged), and after a lost life the next action is FIRE in games that need
 it (what CleanRL's FireReset-over-EpisodicLife wrapper order does; ale-py fires only on a full
@@ -13,6 +13,7 @@ reset). Test evaluation: full games, raw rewards, no life-loss ends, frame cap.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +24,10 @@ from a2d.config import EnvConfig
 
 class GameError(A2DError):
     pass
+
+
+class EnvSetupError(A2DError, ValueError):
+    """Env settings that cannot work together (the config check refuses them first)."""
 
 
 def _camel(rom_id: str) -> str:
@@ -167,7 +172,7 @@ class TrainEnv:
     def __init__(self, game: str, num_envs: int, cfg: EnvConfig, seed: int):
         n_groups = max(1, cfg.async_groups)
         if num_envs % n_groups:
-            raise ValueError(f"env.async_groups ({n_groups}) must divide num_envs ({num_envs})")
+            raise EnvSetupError(f"env.async_groups ({n_groups}) must divide num_envs ({num_envs})")
         size = num_envs // n_groups
         self.cfg = cfg
         self.groups: list[_EnvGroup] = []
@@ -227,8 +232,7 @@ class EvalProtocol:
 
 
 def eval_env_kwargs(frame_cap: int, sticky: float, noop_max: int, frameskip: int) -> dict:
-    """The test protocol's env settings (full games, raw scores, no-op starts, a frame cap): one
-    definition for the test evaluations and for ``a2d play``."""
+    """The test protocol's env settings (full games, raw scores, no-op starts, a frame cap)."""
     return dict(
         repeat_action_probability=sticky,
         frameskip=frameskip,
@@ -238,6 +242,10 @@ def eval_env_kwargs(frame_cap: int, sticky: float, noop_max: int, frameskip: int
         reward_clipping=False,
         max_num_frames_per_episode=frame_cap,
     )
+
+
+class LockstepError(A2DError):
+    """The rendering emulator of a test game no longer matches the agent's."""
 
 
 def run_test_episodes(
@@ -251,33 +259,78 @@ def run_test_episodes(
     frameskip: int,
     fire_on_life_loss: bool,
     seed: int,
+    *,
+    on_frame: Callable[[int, np.ndarray], None] | None = None,
+    on_episode: Callable[[int, float, int], None] | None = None,
+    max_steps: int | None = None,
 ) -> list[float]:
     """Play ``episodes`` full games with ``policy(obs_uint8_batch) -> actions``; return raw scores.
 
     Each env plays a fixed quota of episodes (so short episodes are not over-represented); an env
-    that has met its quota keeps stepping but its results are ignored.
+    that has met its quota keeps stepping but its results are ignored. Scores are grouped by env.
+
+    ``on_frame(i, rgb)`` receives env i's full-resolution colour screen (210x160x3, max-pooled
+    over the last two frames like the agent's input) after the reset and after every step: it
+    comes from a second emulator seeded identically and fed the same actions, checked to stay in
+    lockstep (reward, end flags, lives, frame number) or ``LockstepError``. ``on_episode(i,
+    score, steps)`` is called for each scored game. ``max_steps`` stops after that many steps
+    (an unfinished game is not scored). The hooks take no random draws: the games are the same.
     """
     n = min(num_envs, episodes)
-    env = _make(game, n, **eval_env_kwargs(frame_cap, sticky, noop_max, frameskip))
+    kw = eval_env_kwargs(frame_cap, sticky, noop_max, frameskip)
+    env = _make(game, n, **kw)
+    screen = None
     try:
+        if on_frame is not None:
+            screen = _make(game, n, img_height=210, img_width=160, grayscale=False, stack_num=1,
+                           **kw)  # fmt: skip
         quota = np.array([episodes // n + (i < episodes % n) for i in range(n)])
         fire = _fire_action(env) if fire_on_life_loss else None
         obs, info = env.reset(seed=seed)
+        if screen is not None:
+            rgb, _ = screen.reset(seed=seed)
+            for i in range(n):
+                on_frame(i, rgb[i, 0])
         tracker = _EpisodeTracker(info, life_loss_terminates=False)
         returns = np.zeros(n)
+        lengths = np.zeros(n, dtype=np.int64)
         scores: list[list[float]] = [[] for _ in range(n)]
         pending_fire = np.zeros(n, dtype=bool)
-        while any(len(s) < q for s, q in zip(scores, quota)):
+        step = 0
+        while any(len(s) < q for s, q in zip(scores, quota)) and (
+            max_steps is None or step < max_steps
+        ):
             actions = np.asarray(policy(obs), dtype=np.int64)
             if fire is not None and pending_fire.any():
                 actions[pending_fire] = fire
             obs, raw, term, trunc, info = env.step(actions)
+            if screen is not None:
+                rgb, raw_s, term_s, trunc_s, info_s = screen.step(actions)
+                if not (
+                    np.array_equal(raw_s, raw)
+                    and np.array_equal(term_s, term)
+                    and np.array_equal(trunc_s, trunc)
+                    and np.array_equal(info_s["lives"], info["lives"])
+                    and np.array_equal(info_s["episode_frame_number"], info["episode_frame_number"])
+                ):
+                    raise LockstepError(
+                        f"the rendering emulator fell out of step with the agent's at step {step}"
+                    )
+                for i in range(n):
+                    on_frame(i, rgb[i, 0])
             returns += raw
+            lengths += 1
+            step += 1
             game_over, pending_fire = tracker.update(term, trunc, info)
             for i in np.flatnonzero(game_over):
                 if len(scores[i]) < quota[i]:
                     scores[i].append(float(returns[i]))
+                    if on_episode is not None:
+                        on_episode(int(i), float(returns[i]), int(lengths[i]))
                 returns[i] = 0
+                lengths[i] = 0
         return [s for per_env in scores for s in per_env]
     finally:
         env.close()
+        if screen is not None:
+            screen.close()

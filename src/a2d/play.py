@@ -1,13 +1,12 @@
 """Play full games with a trained agent and record them: ``a2d play --run DIR --video out.mp4``.
 
-The agent sees exactly what it saw in test evaluations (ale-py's vector env: frame skip with
-max-pool, 84x84 grey, 4-frame stack, no-op starts, FIRE after a lost life, raw scores, frame cap).
-The video comes from a second emulator seeded identically and fed the same actions, which
-returns the full-resolution colour screen (210x160, max-pooled over the last two frames like the
-agent's input); the two are checked to stay in lockstep (reward, lives, game over, frame number)
-at every step. Frames are streamed to ffmpeg (``imageio-ffmpeg`` ships the binary), so a
-30-minute game needs no more memory than a short one. The file is written beside its final name
-and renamed into place when complete.
+The games are test-evaluation games: ``a2d.envs.run_test_episodes`` plays them (ale-py's
+vector env: frame skip with max-pool, 84x84 grey, 4-frame stack, no-op starts, FIRE after a lost
+life, raw scores, frame cap) with ``a2d.rl.evaluate``'s sampling policy, so the same seed gives
+evaluate()'s games. The video frames are its ``on_frame`` screens: full-resolution colour from a
+second emulator kept in lockstep with the agent's. Frames are streamed to ffmpeg
+(``imageio-ffmpeg`` ships the binary), so a 30-minute game needs no more memory than a short one.
+The file is written beside its final name and renamed into place when complete.
 """
 
 from __future__ import annotations
@@ -21,35 +20,10 @@ import torch
 
 from a2d import A2DError
 from a2d.config import EnvConfig, EvalConfig
-from a2d.envs import eval_env_kwargs
 
 
 class PlayError(A2DError):
     pass
-
-
-def _env_kwargs(eval_cfg: EvalConfig, env_cfg: EnvConfig) -> dict[str, Any]:
-    """The test-evaluation env settings (the ones run_test_episodes uses)."""
-    return eval_env_kwargs(
-        eval_cfg.frame_cap, eval_cfg.sticky, eval_cfg.noop_max, env_cfg.frameskip
-    )
-
-
-def make_policy(
-    agent: torch.nn.Module, device: str, seed: int, greedy: bool = False
-) -> Callable[[np.ndarray], np.ndarray]:
-    """Actions sampled from the policy (the test protocol; private RNG) or its argmax."""
-    g = torch.Generator().manual_seed(seed)
-
-    def policy(obs: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            logits, _ = agent(torch.from_numpy(obs).to(device))
-            logits = logits.float().cpu()
-        if greedy:
-            return logits.argmax(-1).numpy()
-        return torch.multinomial(torch.softmax(logits, -1), 1, generator=g).squeeze(1).numpy()
-
-    return policy
 
 
 class _VideoWriter:
@@ -106,7 +80,8 @@ def play(
     exported model's). Returns scores, steps per game and the video's frame count.
     """
     from a2d.checkpoint import atomic_write
-    from a2d.envs import _EpisodeTracker, _fire_action, _make
+    from a2d.envs import run_test_episodes
+    from a2d.rl.evaluate import greedy_policy, sampling_policy
 
     eval_cfg = eval_cfg or EvalConfig()
     env_cfg = env_cfg or EnvConfig()
@@ -116,70 +91,57 @@ def play(
         raise PlayError(f"scale must be >= 1, got {scale}")
     if policy is None:
         agent.eval()
-        policy = make_policy(agent, device, seed, greedy)
-    kw = _env_kwargs(eval_cfg, env_cfg)
+        if greedy:
+            policy = greedy_policy(agent, device)
+        else:
+            policy = sampling_policy(agent, device, torch.Generator().manual_seed(seed))
     fps = 60.0 / env_cfg.frameskip  # real time: the ALE runs at 60 frames per second
     result: dict[str, Any] = {}
 
     def run(video_path: Path | None) -> None:
-        env = _make(game, 1, **kw)
-        screen = None
-        writer = None
+        lengths: list[int] = []
+        steps = 0
+        writer: _VideoWriter | None = None
+
+        def act(obs: np.ndarray) -> np.ndarray:
+            nonlocal steps
+            if on_obs is not None:
+                on_obs(obs)
+            steps += 1
+            return policy(obs)
+
+        def on_frame(_env: int, rgb: np.ndarray) -> None:
+            nonlocal writer
+            if writer is None:
+                writer = _VideoWriter(video_path, rgb.shape[:2], fps, scale)
+            writer.write(rgb)
+
+        def on_episode(_env: int, score: float, length: int) -> None:
+            lengths.append(length)
+            log(f"episode {len(lengths)}: score {score:g} in {length} steps")
+
         try:
-            if video_path is not None:
-                screen = _make(game, 1, img_height=210, img_width=160, grayscale=False,
-                               stack_num=1, **kw)  # fmt: skip
-            fire = _fire_action(env) if env_cfg.fire_on_life_loss else None
-            obs, info = env.reset(seed=seed)
-            if screen is not None:
-                rgb, info_s = screen.reset(seed=seed)
-                writer = _VideoWriter(video_path, rgb.shape[2:4], fps, scale)
-                writer.write(rgb[0, 0])
-            tracker = _EpisodeTracker(info, life_loss_terminates=False)
-            scores: list[float] = []
-            lengths: list[int] = []
-            ret, length, step = 0.0, 0, 0
-            pending_fire = False
-            while len(scores) < episodes and (max_steps is None or step < max_steps):
-                if on_obs is not None:
-                    on_obs(obs)
-                actions = np.asarray(policy(obs), dtype=np.int64).reshape(1)
-                if fire is not None and pending_fire:
-                    actions[0] = fire
-                obs, raw, term, trunc, info = env.step(actions)
-                if screen is not None:
-                    rgb, raw_s, term_s, trunc_s, info_s = screen.step(actions)
-                    same = (
-                        raw_s[0] == raw[0]
-                        and term_s[0] == term[0]
-                        and trunc_s[0] == trunc[0]
-                        and info_s["lives"][0] == info["lives"][0]
-                        and info_s["episode_frame_number"][0] == info["episode_frame_number"][0]
-                    )
-                    if not same:
-                        raise PlayError(
-                            f"the video emulator fell out of step with the agent's at step {step}"
-                        )
-                    writer.write(rgb[0, 0])
-                ret += float(raw[0])
-                length += 1
-                step += 1
-                game_over, life_lost = tracker.update(term, trunc, info)
-                pending_fire = bool(life_lost[0])
-                if game_over[0]:
-                    scores.append(ret)
-                    lengths.append(length)
-                    log(f"episode {len(scores)}: score {ret:g} in {length} steps")
-                    ret, length = 0.0, 0
-            result.update(scores=scores, lengths=lengths, steps=step)
+            scores = run_test_episodes(
+                act,
+                game,
+                episodes=episodes,
+                num_envs=1,
+                frame_cap=eval_cfg.frame_cap,
+                sticky=eval_cfg.sticky,
+                noop_max=eval_cfg.noop_max,
+                frameskip=env_cfg.frameskip,
+                fire_on_life_loss=env_cfg.fire_on_life_loss,
+                seed=seed,
+                on_frame=None if video_path is None else on_frame,
+                on_episode=on_episode,
+                max_steps=max_steps,
+            )
+            result.update(scores=scores, lengths=lengths, steps=steps)
             if writer is not None:
                 result["video_frames"] = writer.frames
         finally:
             if writer is not None:
                 writer.close()
-            env.close()
-            if screen is not None:
-                screen.close()
 
     if video is None:
         run(None)

@@ -29,6 +29,17 @@ def sampling_policy(agent: torch.nn.Module, device: str, generator: torch.Genera
     return policy
 
 
+def greedy_policy(agent: torch.nn.Module, device: str):
+    """The policy's most likely action (no random draws): for watching or comparing agents."""
+
+    def policy(obs: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            logits, _ = agent(torch.from_numpy(obs).to(device))
+        return logits.float().cpu().argmax(-1).numpy()
+
+    return policy
+
+
 def evaluate(
     agent: torch.nn.Module,
     game: str,

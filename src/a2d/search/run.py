@@ -4,7 +4,6 @@ is the hooks it is given (SearchHook, plus DistillHook for the A2D methods)."""
 from __future__ import annotations
 
 import copy
-import json
 from pathlib import Path
 from typing import Any
 
@@ -13,45 +12,14 @@ import torch
 from a2d.checkpoint import CheckpointError, atomic_torch_save, atomic_write_json, load_torch
 from a2d.config import MethodConfig, TrainConfig
 from a2d.models import build, get_spec
-from a2d.models.agent_file import load_agent
 from a2d.models.builder import derived_spec, supernet_spec
 from a2d.models.cost import count_macs, count_params, cpu_latency_ms
 from a2d.rl.ppo import train
 from a2d.search.distill import DistillHook
 from a2d.search.hooks import SearchHook
+from a2d.teacher_file import load_teacher
 
 SUPERNET_FORMAT = "a2d-supernet-v1"
-
-
-def teacher_agent_path(teacher: str | Path) -> Path:
-    """A teacher given as a run directory, its agent.pt, or a teachers/{game}.json pointer."""
-    p = Path(teacher)
-    if p.is_dir():
-        p = p / "agent.pt"
-    elif p.suffix == ".json":
-        try:
-            p = Path(json.loads(p.read_text())["agent"])
-        except (OSError, KeyError, json.JSONDecodeError) as e:
-            raise CheckpointError(f"teacher pointer {teacher} unreadable: {e}") from None
-    if not p.exists():
-        raise CheckpointError(
-            f"teacher not found: {p} (give a run directory, its agent.pt or teachers/<game>.json)"
-        )
-    return p
-
-
-def load_teacher(teacher: str | Path, game: str, device: str) -> torch.nn.Module:
-    from a2d.envs import canonical
-
-    agent, ckpt = load_agent(teacher_agent_path(teacher), device)
-    game = canonical(game)
-    if ckpt["game"] != game:
-        from a2d import A2DError
-
-        raise A2DError(
-            f"teacher was trained on {ckpt['game']}, not {game}; a teacher must match the game"
-        )
-    return agent
 
 
 def run_search(
