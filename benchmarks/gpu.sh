@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 6's GPU benchmarks in one call (run from the repository root on a CUDA machine):
+# The GPU benchmarks in one call (run from the repository root on a CUDA machine):
 #   benchmarks/gpu.sh [OUT_DIR] [PATH/TO/cleanrl/cleanrl/ppo_atari.py]
 # 8 envs (CleanRL's default; CleanRL beside ours when its script is given) and 64 envs: the
 # env-only rate of the training vector env, then PPO `vanilla` in fp32, in bf16 (precision:

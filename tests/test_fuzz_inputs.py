@@ -1,4 +1,4 @@
-"""Issue 7: random malformed configs and arch.json files are refused with a named, one-line error
+"""Random malformed configs and arch.json files are refused with a named, one-line error
 (A2DError, which the CLI prints as ``a2d: error: ...``, exit 2) and never crash with a traceback."""
 
 from __future__ import annotations

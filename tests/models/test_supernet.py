@@ -16,7 +16,7 @@ from a2d.models.ops import CELL_OPS, OPS, MixedOp, Skip
 N_ACTIONS = 4
 STEM_OUT = (16, 42, 42)  # 3x3 stride-2 stem, padding 1, on 84x84 frames
 
-# What each of the 14 cells sees and produces, written out by hand from DESIGN.md §3:
+# What each of the 14 cells sees and produces, by hand from docs/search-space.md#supernet:
 # stages (16,1,1) (24,3,2) (32,3,2) (64,3,2) (96,3,1) (160,1,1); 'same' padding, so a stride-2
 # cell maps H to ceil(H / 2): 42 -> 21 -> 11 -> 6.
 CELL_IO = [
@@ -146,7 +146,7 @@ def test_macs_ordering_of_the_extremes(table):
     k3 = count_macs(build(derived_spec(["k3_e1"] * 14), N_ACTIONS))
     k5 = count_macs(build(derived_spec(["k5_e6"] * 14), N_ACTIONS))
     assert skip < k3 < k5
-    # DESIGN.md §3's sizes of the search space (3.7 M, 10 M, 56 M)
+    # the sizes of docs/search-space.md#macs-range (all skip 3.7 M, all k3_e1 10 M, all k5_e6 56 M)
     assert skip / 1e6 == pytest.approx(3.7, abs=0.1)
     assert k3 / 1e6 == pytest.approx(10.0, abs=0.2)
     assert k5 / 1e6 == pytest.approx(56.0, abs=0.5)

@@ -53,7 +53,7 @@ def vanilla_spec() -> dict[str, Any]:
 
 
 def resnet_spec(depth: int) -> dict[str, Any]:
-    """CIFAR-style ResNet-N, N = 6n+2 (DESIGN.md §3, reconstruction)."""
+    """CIFAR-style ResNet-N, N = 6n+2 (docs/search-space.md#resnet-n, reconstruction)."""
     if depth < 8 or (depth - 2) % 6:
         raise ArchError(
             f"resnet depth must be 6n+2 with n >= 1 (8, 14, 20, 26, 32, ...), got {depth}"
@@ -66,7 +66,7 @@ def resnet_spec(depth: int) -> dict[str, Any]:
     return {"arch": f"resnet{depth}", "layers": layers, "fc": 512}
 
 
-#: Supernet stages (channels, cells, first stride): 14 searchable cells (DESIGN.md §3).
+#: Supernet stages (channels, cells, first stride): 14 cells (docs/search-space.md#supernet).
 SUPERNET_STAGES = ((16, 1, 1), (24, 3, 2), (32, 3, 2), (64, 3, 2), (96, 3, 1), (160, 1, 1))
 
 

@@ -16,7 +16,7 @@ from torch import nn
 
 OPS: dict[str, Callable[..., nn.Module]] = {}
 
-#: The 9 operators of the search space (DESIGN.md §3), in a fixed order.
+#: The 9 operators of the search space (docs/search-space.md#operators), in a fixed order.
 CELL_OPS = ("k3_e1", "k3_e1_g2", "k3_e3", "k3_e6", "k5_e1", "k5_e1_g2", "k5_e3", "k5_e6", "skip")
 
 
