@@ -1,4 +1,4 @@
-"""The Snakemake workflow: dry-run job counts derived from the config, and config errors."""
+"""The Snakemake workflow: dry-run jobs and files derived from the config, and config errors."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import yaml
 
 from a2d.config import deep_merge
 from a2d.envs import canonical
+from a2d.paths import ResultsTree, job_key, searched
 
 KNOWN_RULES = (
     "train",
@@ -63,8 +64,9 @@ def job_stats(stdout: str) -> dict[str, int]:
     return stats
 
 
-def expected_counts(cfg: dict) -> dict[str, int]:
-    """What the DAG must hold, computed from the config alone."""
+def expected_jobs(cfg: dict) -> dict[str, set]:
+    """The jobs the DAG must hold per rule, computed from the config alone: (game, arch or
+    method, seed) for the per-run rules, games for the per-game ones, {None} for the others."""
     games = [canonical(g) for g in cfg["games"]]
     fig_games = [canonical(g) for g in cfg["figure_games"]]
     archs, seeds = cfg["sweep"]["archs"], cfg["seeds"]
@@ -94,26 +96,85 @@ def expected_counts(cfg: dict) -> dict[str, int]:
         set(games) | {g for g, m, _ in searches if distils(m)} | {g for g, _, _ in retrains}
     )
     teachers = {(g, t_arch, t_seed) for g in teacher_games}
+    once = {None}
     return {
-        "train": len(sweep | teachers | baseline_runs),
-        "teacher": len(teacher_games),
-        "random_policy": len(set(games) | set(fig_games)),
-        "search": len(searches),
-        "derive": len(retrains),
-        "retrain": len(retrains),
-        "fig1": 1,
-        "fig2": 1,
-        "table2": 1,
-        "table3": 1,
-        "table4": 1,
-        "table1": 1,
-        "fig3": 1,
-        "aggregate": 1,
-        "config_used": 1,
-        "export": len(games) * len(seeds),  # the main method's retrained nets: Table 4 latency
-        "play": len(games),  # one gameplay video per game for the report
-        "all": 1,
+        "train": sweep | teachers | baseline_runs,
+        "teacher": teacher_games,
+        "random_policy": set(games) | set(fig_games),
+        "search": searches,
+        "derive": retrains,
+        "retrain": retrains,
+        "fig1": once,
+        "fig2": once,
+        "table2": once,
+        "table3": once,
+        "table4": once,
+        "table1": once,
+        "fig3": once,
+        "aggregate": once,
+        "config_used": once,
+        # the main method's retrained nets: Table 4 latency
+        "export": {(g, searched(main), s) for g in games for s in seeds},
+        "play": set(games),  # one gameplay video per game for the report
+        "all": once,
     }
+
+
+def expected_counts(cfg: dict) -> dict[str, int]:
+    return {rule: len(jobs) for rule, jobs in expected_jobs(cfg).items()}
+
+
+RUN_FILES = ("eval.json", "curve.csv", "model.json", "agent.pt")
+SEARCH_FILES = ("search_curve.csv", "alpha.csv", "supernet.pt", "arch.json", "eval.json")
+
+
+def expected_files(cfg: dict, tree: ResultsTree) -> set[str]:
+    """Every output, log and benchmark of the DAG, named by a2d.paths from the config alone."""
+    jobs = expected_jobs(cfg)
+    files = set()
+
+    def job(stage, key, outputs):
+        files.update(outputs)
+        files.update({tree.log(stage, *key), tree.benchmark(stage, *key)})
+
+    for g, a, s in jobs["train"]:
+        job("train", [job_key(g, a, s)], [tree.run_file(g, a, s, f) for f in RUN_FILES])
+    for g in jobs["teacher"]:
+        job("teacher", [g], [tree.teacher_json(g)])
+    for g in jobs["random_policy"]:
+        job("random", [g], [tree.random_json(g)])
+    for g, m, s in jobs["search"]:
+        job("search", [job_key(g, m, s)], [tree.search_file(g, m, s, f) for f in SEARCH_FILES])
+    for g, m, s in jobs["derive"]:
+        job("derive", [job_key(g, m, s)], [tree.derived_arch(g, m, s)])
+    for g, m, s in jobs["retrain"]:
+        outputs = [tree.run_file(g, searched(m), s, f) for f in RUN_FILES]
+        job("retrain", [job_key(g, m, s)], outputs)
+    for g, a, s in jobs["export"]:
+        outputs = [tree.export_file(g, a, s, f) for f in ("agent.onnx", "agent.onnx.json")]
+        job("export", [job_key(g, a, s)], outputs)
+    for g in jobs["play"]:
+        job("play", [g], [tree.video(g, ext) for ext in ("mp4", "json", "html")])
+    for f in ("fig1", "fig2", "fig3"):
+        job("figures", [f], [tree.figure(f, ext) for ext in ("pdf", "png")])
+    for t in ("table1", "table2", "table3", "table4"):
+        job("tables", [t], [tree.table(t, ext) for ext in ("md", "tex", "csv")])
+    outputs = [tree.figure("aggregate", ext) for ext in ("pdf", "png")]
+    job(
+        "figures",
+        ["aggregate"],
+        outputs + [tree.table("aggregate", e) for e in ("md", "tex", "csv")],
+    )
+    job("config_used", [], [tree.config_yaml])
+    return files
+
+
+def listed_files(stdout: str) -> set[str]:
+    """The outputs, logs and benchmarks of every job a dry run lists."""
+    files = set()
+    for m in re.finditer(r"^\s+(output|log|benchmark): (.*)$", stdout, re.M):
+        files.update(m.group(2).split(", "))
+    return files
 
 
 def check_counts(stats: dict[str, int], cfg: dict) -> None:
@@ -158,14 +219,41 @@ def test_overlay_dry_run_counts(repo, venv_bin, venv_env, tmp_path, base_cfg, ov
     check_counts(job_stats(p.stdout), deep_merge(base_cfg, overlay))
 
 
-def test_smoke_preset_dry_run_counts(repo, venv_bin, venv_env, tmp_path, base_cfg):
+@pytest.fixture(scope="module")
+def smoke_dry_run(repo, venv_bin, venv_env, tmp_path_factory, base_cfg):
+    """(stdout, merged config, results root) of a dry run of the smoke preset."""
+    tmp = tmp_path_factory.mktemp("smoke")
     preset = repo / "presets" / "smoke.yaml"
-    p = dry_run(repo, venv_bin, venv_env, tmp_path, configfiles=[preset])
+    p = dry_run(repo, venv_bin, venv_env, tmp, configfiles=[preset])
     assert p.returncode == 0, p.stderr[-3000:]
     cfg = deep_merge(base_cfg, yaml.safe_load(preset.read_text()))
-    stats = job_stats(p.stdout)
+    return p.stdout, cfg, tmp / "results"
+
+
+def test_smoke_preset_dry_run_counts(smoke_dry_run):
+    stdout, cfg, _ = smoke_dry_run
+    stats = job_stats(stdout)
     check_counts(stats, cfg)
     assert stats["train"] == 4  # Breakout x {vanilla, resnet8} x seeds {1, 2}; teacher among them
+
+
+def test_smoke_preset_files_are_the_results_tree_layout(smoke_dry_run):
+    """Every file the workflow declares is where a2d.paths (which the figure and table tools
+    read through) says, and every file of the layout is declared by some job."""
+    stdout, cfg, results = smoke_dry_run
+    listed = listed_files(stdout)
+    expected = expected_files(cfg, ResultsTree(results))
+    assert listed - expected == set()
+    assert expected - listed == set()
+    assert len(listed) == 245  # 49 jobs (48 less rule all): their outputs, logs and benchmarks
+
+
+def test_rules_take_paths_from_the_path_layer(repo):
+    """No rule spells a results path itself or climbs a path to find a root."""
+    for f in [repo / "Snakefile", *sorted((repo / "workflow" / "rules").glob("*.smk"))]:
+        text = f.read_text()
+        for bad in ("{RESULTS}/", "os.path.dirname", "_root("):
+            assert bad not in text, (f.name, bad)
 
 
 def test_adding_a_game_adds_exactly_its_jobs(

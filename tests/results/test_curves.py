@@ -7,7 +7,15 @@ import math
 import numpy as np
 import pytest
 
-from a2d.results.curves import across_seeds, read_curve, read_json, run_dir
+from a2d import A2DError
+from a2d.results import ResultsError
+from a2d.results.curves import (
+    across_seeds,
+    atomic_write_texts,
+    one_line_errors,
+    read_curve,
+    read_json,
+)
 
 
 def curve(steps, means, stds=None):
@@ -56,24 +64,77 @@ def test_one_seed_band_is_episode_std():
 
 def test_read_curve_handles_nan(tmp_path):
     p = tmp_path / "curve.csv"
-    p.write_text(
-        "step,test_mean,test_std,train_return,sps,wall_s\n0,1.5,0.5,nan,nan,0\n128,2,0,,100,1.25\n"
-    )
+    p.write_text("step,test_mean,test_std,train_return\n0,1.5,0.5,nan\n128,2,0,\n")
     c = read_curve(p)
+    assert list(c) == ["step", "test_mean", "test_std", "train_return"]
     assert c["step"].tolist() == [0, 128]
     assert c["test_mean"].tolist() == [1.5, 2.0]
     assert math.isnan(c["train_return"][0]) and math.isnan(c["train_return"][1])
-    assert c["sps"][1] == 100
+
+
+def test_read_curve_reads_timing_and_keeps_text_columns(tmp_path):
+    timing = tmp_path / "timing.csv"  # the wall-clock side of curve.csv (sps, wall_s)
+    timing.write_text("step,sps,wall_s\n0,nan,0\n128,100,1.25\n")
+    t = read_curve(timing)
+    assert math.isnan(t["sps"][0]) and t["sps"][1] == 100 and t["wall_s"].tolist() == [0, 1.25]
+    search = tmp_path / "search_curve.csv"
+    search.write_text("step,phase\n0,warmup\n128,search\n")
+    assert read_curve(search)["phase"].tolist() == ["warmup", "search"]
 
 
 def test_read_curve_empty(tmp_path):
     p = tmp_path / "curve.csv"
     p.write_text("step,test_mean\n")
-    with pytest.raises(ValueError, match="empty"):
+    with pytest.raises(ResultsError, match="empty"):
         read_curve(p)
 
 
-def test_run_dir_and_read_json(tmp_path):
-    assert run_dir("runs", "Breakout", "vanilla", 2).as_posix() == "runs/Breakout/vanilla/seed2"
+def test_missing_inputs_raise_a_results_error_naming_the_file(tmp_path):
+    assert issubclass(ResultsError, A2DError)
+    missing = tmp_path / "runs" / "Breakout" / "vanilla" / "seed1" / "curve.csv"
+    with pytest.raises(ResultsError) as e:
+        read_curve(missing)
+    assert str(e.value) == f"missing input file: {missing}"
+    with pytest.raises(ResultsError, match="missing input file: .*model.json"):
+        read_json(missing.with_name("model.json"))
+
+
+def test_read_json(tmp_path):
     (tmp_path / "x.json").write_text('{"a": 1}')
     assert read_json(tmp_path / "x.json") == {"a": 1}
+
+
+def test_atomic_write_texts_writes_all_files(tmp_path):
+    files = {tmp_path / "t" / "a.md": "| a |\n", tmp_path / "t" / "a.csv": "a\n1\n"}
+    assert atomic_write_texts(files) == list(files)
+    assert {p.name: p.read_text() for p in (tmp_path / "t").iterdir()} == {
+        "a.md": "| a |\n",
+        "a.csv": "a\n1\n",
+    }
+
+
+def test_atomic_write_texts_failing_file_leaves_the_others_untouched(tmp_path):
+    old = tmp_path / "a.md"
+    old.write_text("old")
+    (tmp_path / "blocker").write_text("a file where a directory is needed")
+    with pytest.raises(OSError):
+        atomic_write_texts({old: "new", tmp_path / "new.csv": "x", tmp_path / "blocker" / "b": "y"})
+    assert old.read_text() == "old"  # written to a staging file only, never renamed
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.md", "blocker"]  # no temp files
+
+
+def test_one_line_errors_turns_a_results_error_into_an_exit_message():
+    @one_line_errors
+    def main(argv=None):
+        if argv == ["bad"]:
+            raise ResultsError("missing input file: x.json")
+        if argv == ["bug"]:
+            raise KeyError("a bug stays a traceback")
+        return None
+
+    assert main([]) is None
+    with pytest.raises(SystemExit) as e:
+        main(["bad"])
+    assert e.value.code == "missing input file: x.json"  # printed as one line, exit status 1
+    with pytest.raises(KeyError):
+        main(["bug"])

@@ -6,10 +6,11 @@ import csv
 import math
 import os
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from a2d.results import fig2
+from a2d.results import ResultsError, fig2
 from a2d.results.curves import method_label, read_curve
 
 GAMES = ["Breakout", "Pong"]
@@ -60,25 +61,55 @@ def search(tmp_path):
     return root
 
 
-def _check_figures(pdf, png):
-    assert pdf.stat().st_size > 1000 and pdf.read_bytes()[:5] == b"%PDF-"
-    assert png.stat().st_size > 1000 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert sorted(os.listdir(pdf.parent)) == sorted({pdf.name, png.name})  # no temp files left
+def _x_extent(patch):
+    """(left, right) in data coordinates of an axvspan patch (a Rectangle or a Polygon)."""
+    xs = patch.get_patch_transform().transform(patch.get_path().vertices)[:, 0]
+    return xs.min(), xs.max()
 
 
-def test_plot_writes_pdf_and_png(search, tmp_path):
-    pdf, png = tmp_path / "fig" / "fig2.pdf", tmp_path / "fig" / "fig2.png"
-    fig2.plot(search, GAMES, METHODS, SEEDS, pdf, png)
-    _check_figures(pdf, png)
+def test_figure_has_a_line_per_method_and_the_warmup_span(search):
+    fig = fig2.make_figure(search, GAMES, METHODS, SEEDS)
+    try:
+        assert [ax.get_title() for ax in fig.axes] == GAMES
+        for ax in fig.axes:
+            lines = ax.get_lines()
+            assert [ln.get_label() for ln in lines] == [method_label(m) for m in METHODS]
+            for i, ln in enumerate(lines):
+                assert ln.get_xdata().tolist() == [0, 128, 256, 384, 512]
+                # offset i + seed, averaged over seeds 1 and 2
+                assert ln.get_ydata() == pytest.approx([s / 64 + i + 1.5 for s in ln.get_xdata()])
+            assert len(ax.collections) == len(METHODS)  # one band per method
+            # warm-up: evaluations at 0 and 128, the first search-phase one at 256
+            (span,) = ax.patches
+            assert _x_extent(span) == pytest.approx((0.0, 256.0))
+        labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+        assert labels == [method_label(m) for m in METHODS] + ["warm-up"]
+        assert "grey: warm-up" in fig._suptitle.get_text()
+    finally:
+        plt.close(fig)
 
 
-def test_main_single_seed(search, tmp_path):
+def test_main_single_seed_writes_both_formats(search, tmp_path):
     pdf, png = tmp_path / "out" / "f.pdf", tmp_path / "out" / "f.png"
     fig2.main(
         ["--search", str(search), "--games", "Pong", "--methods", *METHODS, "--seeds", "1"]
         + ["--pdf", str(pdf), "--png", str(png)]
     )
-    _check_figures(pdf, png)
+    assert pdf.read_bytes()[:5] == b"%PDF-" and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(os.listdir(pdf.parent)) == ["f.pdf", "f.png"]  # no temp files left
+    assert plt.get_fignums() == []
+
+
+def test_one_seed_band_is_the_test_std(search):
+    fig = fig2.make_figure(search, ["Pong"], ["a2d_bi_level"], [2])
+    try:
+        ax = fig.axes[0]
+        (line,) = ax.get_lines()
+        assert line.get_ydata() == pytest.approx([s / 64 + 2 + 2 for s in line.get_xdata()])
+        ys = np.concatenate([p.vertices[:, 1] for p in ax.collections[0].get_paths()])
+        assert (ys.min(), ys.max()) == pytest.approx((4 - 0.5, 512 / 64 + 4 + 0.5))
+    finally:
+        plt.close(fig)
 
 
 def test_read_search_curve_keeps_phase_and_nan_temperature(search):
@@ -110,6 +141,7 @@ def test_method_labels():
 
 def test_missing_curve_fails_without_outputs(search, tmp_path):
     out = tmp_path / "out"
-    with pytest.raises(FileNotFoundError, match="a2d_actor_only"):
+    with pytest.raises(ResultsError, match="missing input file: .*a2d_actor_only/seed1"):
         fig2.plot(search, GAMES, ["a2d_actor_only"], SEEDS, out / "f.pdf", out / "f.png")
     assert not out.exists()
+    assert plt.get_fignums() == []

@@ -10,7 +10,7 @@ import statistics
 
 import pytest
 
-from a2d.results import tables
+from a2d.results import ResultsError, tables
 from a2d.results.tables import Table, fmt, fmt_mean_spread, latex_escape, mean_spread
 
 GAMES = ["Breakout", "Pong"]
@@ -213,7 +213,7 @@ def test_table2_one_seed_uses_test_std(roots):
 
 def test_table2_labels_must_match_methods(roots):
     search, runs = roots
-    with pytest.raises(SystemExit, match="labels"):
+    with pytest.raises(ResultsError, match="--labels has 2 entries, --methods has 4"):
         tables.table2(search, runs, GAMES, ABLATION, LABELS[:2], SEEDS)
 
 
@@ -309,5 +309,26 @@ def test_table4_with_onnx_latency_from_export_cards(roots, tmp_path):
     assert [r[-1] for r in t.rows] == ["0.25", "0.50", "0.75"] * len(GAMES)
     assert "ONNX Runtime" in t.note
     (exports / "Pong" / "searched_a2d_one_level" / "seed2" / "agent.onnx.json").unlink()
-    with pytest.raises(SystemExit, match="missing input file: .*Pong.*seed2"):
+    with pytest.raises(ResultsError, match="missing input file: .*Pong.*seed2"):
         tables.table4(search, GAMES, "a2d_one_level", SEEDS, exports)
+
+
+def test_unreadable_or_incomplete_input_raises_a_results_error(roots, tmp_path):
+    search, runs = roots
+    arch = search / "Pong" / "a2d_one_level" / "seed2" / "arch.json"
+    arch.write_text('{"ops": [')
+    with pytest.raises(ResultsError, match=f"unreadable input file: {arch} "):
+        tables.table4(search, GAMES, "a2d_one_level", SEEDS)
+    arch.write_text(json.dumps({"ops": ["skip"] * 14, "params": 1}))
+    with pytest.raises(ResultsError) as e:
+        tables.table4(search, GAMES, "a2d_one_level", SEEDS)
+    assert str(e.value) == f"input file {arch} has no 'macs'"
+    # the command line: the same message as one line, exit status 1, nothing written
+    out = tmp_path / "out" / "t"
+    with pytest.raises(SystemExit) as e:
+        tables.main(
+            ["table4", "--search", str(search), "--games", *GAMES, "--method", "a2d_one_level"]
+            + ["--seeds", "1", "2", "--out", str(out)]
+        )
+    assert e.value.code == f"input file {arch} has no 'macs'"
+    assert not out.parent.exists()

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from a2d.results import video_page
+from a2d.results import ResultsError, video_page
 
 
 def test_page_inlines_the_video_and_the_score(tmp_path):
@@ -27,8 +27,11 @@ def test_page_inlines_the_video_and_the_score(tmp_path):
 
 
 def test_missing_video_is_named(tmp_path):
-    with pytest.raises(SystemExit, match="missing input file"):
+    with pytest.raises(ResultsError, match="missing input file: .*no.mp4"):
+        video_page.page(tmp_path / "no.mp4", "t")
+    with pytest.raises(SystemExit) as e:
         video_page.main(
             ["--video", str(tmp_path / "no.mp4"), "--title", "t", "--out", str(tmp_path / "o.html")]
         )
+    assert e.value.code == f"missing input file: {tmp_path / 'no.mp4'}"
     assert not (tmp_path / "o.html").exists()

@@ -33,7 +33,9 @@ try:
         a2d_method(config, _m)
     for _m in {*FIG2_METHODS, *ABLATION_METHODS}:
         if _m not in SEARCH_METHODS:
-            raise A2DError(f"search method {_m!r} is in a figure/table list but not in search.methods")
+            raise A2DError(
+                f"search method {_m!r} is in a figure/table list but not in search.methods"
+            )
 except A2DError as e:
     raise WorkflowError(f"a2d config error: {e}")
 
@@ -55,6 +57,15 @@ TRAIN_CFG = shlex.quote(json.dumps({k: config[k] for k in _TRAIN_KEYS if k in co
 RUN_CFG = shlex.quote(json.dumps({k: config[k] for k in _RUN_KEYS if k in config}))
 
 
+# Every path of the results tree comes from a2d.paths (the figure and table tools read the same
+# layout through it); "{game}", "{arch}", "{method}", "{seed}" below are Snakemake wildcards.
+from a2d.paths import ResultsTree, job_key, searched
+
+TREE = ResultsTree(RESULTS)
+RUN = job_key("{game}", "{arch}", "{seed}")  # logs and benchmarks of a run or an export
+SEARCH = job_key("{game}", "{method}", "{seed}")  # ... of a search, derivation, retraining
+
+
 wildcard_constraints:
     game="[A-Za-z0-9]+",
     arch="[A-Za-z0-9_]+",
@@ -62,77 +73,74 @@ wildcard_constraints:
     seed="[0-9]+",
 
 
-def run_dir(game, arch, seed):
-    return f"{RESULTS}/runs/{game}/{arch}/seed{seed}"
-
-
 def sweep_runs(name):
     """Files `name` of every size-sweep run (figure games x sweep archs x seeds)."""
-    return [
-        f"{run_dir(g, a, s)}/{name}"
-        for g in FIGURE_GAMES
-        for a in SWEEP_ARCHS
-        for s in SEEDS
-    ]
+    return [TREE.run_file(g, a, s, name) for g in FIGURE_GAMES for a in SWEEP_ARCHS for s in SEEDS]
 
 
 def baseline_runs(name):
     """Files `name` of every manual-baseline run (games x baselines x seeds): Fig 3, Table 1."""
-    return [f"{run_dir(g, a, s)}/{name}" for g in GAMES for a in BASELINES for s in SEEDS]
+    return [TREE.run_file(g, a, s, name) for g in GAMES for a in BASELINES for s in SEEDS]
 
 
 def exports(name, games, methods):
     """Export files of the retrained searched nets (games x methods x seeds)."""
-    return [f"{RESULTS}/export/{g}/searched_{m}/seed{s}/{name}" for g in games for m in methods for s in SEEDS]
+    return [
+        TREE.export_file(g, searched(m), s, name) for g in games for m in methods for s in SEEDS
+    ]
 
 
 def search_files(name, games, methods):
-    return [f"{RESULTS}/search/{g}/{m}/seed{s}/{name}" for g in games for m in methods for s in SEEDS]
+    """Files `name` of the searches (games x methods x seeds)."""
+    return [TREE.search_file(g, m, s, name) for g in games for m in methods for s in SEEDS]
 
 
 def retrained(name, games, methods):
-    return [f"{RESULTS}/runs/{g}/searched_{m}/seed{s}/{name}" for g in games for m in methods for s in SEEDS]
+    """Files `name` of the retrained searched nets (games x methods x seeds)."""
+    return [TREE.run_file(g, searched(m), s, name) for g in games for m in methods for s in SEEDS]
+
+
+def random_scores(games):
+    return [TREE.random_json(g) for g in games]
+
+
+def tree_param(path_of):
+    """A path `path_of(wildcards)` of the results tree (a job's directory, a subtree's root) as a
+    shell-quoted param. Declared derived from the job's files (the `output` argument), as the path
+    it names is: Snakemake then records no param value for it, and a job whose files exist in a
+    tree built before does not rerun for a new param."""
+    return lambda wildcards, output: shlex.quote(path_of(wildcards))
 
 
 def all_targets():
     return [
-        f"{RESULTS}/figures/fig1.pdf",
-        f"{RESULTS}/figures/fig1.png",
-        f"{RESULTS}/figures/fig2.pdf",
-        f"{RESULTS}/figures/fig2.png",
-        f"{RESULTS}/figures/fig3.pdf",
-        f"{RESULTS}/figures/fig3.png",
-        f"{RESULTS}/figures/aggregate.pdf",
-        f"{RESULTS}/figures/aggregate.png",
         *[
-            f"{RESULTS}/tables/{t}.{ext}"
+            TREE.figure(f, ext)
+            for f in ("fig1", "fig2", "fig3", "aggregate")
+            for ext in ("pdf", "png")
+        ],
+        *[
+            TREE.table(t, ext)
             for t in ("table1", "table2", "table3", "table4", "aggregate")
             for ext in ("md", "tex", "csv")
         ],
-        f"{RESULTS}/config.yaml",
-        *[f"{RESULTS}/videos/{g}.html" for g in GAMES],
-        *[f"{RESULTS}/teachers/{g}.json" for g in GAMES],
-        *[f"{RESULTS}/random/{g}.json" for g in sorted(set(GAMES) | set(FIGURE_GAMES))],
+        TREE.config_yaml,
+        *[TREE.video(g, "html") for g in GAMES],
+        *[TREE.teacher_json(g) for g in GAMES],
+        *random_scores(sorted(set(GAMES) | set(FIGURE_GAMES))),
     ]
 
 
 def search_inputs(wildcards):
     """A method that distils needs its game's teacher; vanilla DNAS does not."""
     m = METHODS[wildcards.method]
-    return {"teacher": f"{RESULTS}/teachers/{wildcards.game}.json"} if (m.actor > 0 or m.critic > 0) else {}
-
-
-def _root(path, levels):
-    """{root}/{game}/{x}/seed{s}/file -> root (levels = directories below root)."""
-    for _ in range(levels + 1):
-        path = os.path.dirname(path)
-    return path
+    return {"teacher": TREE.teacher_json(wildcards.game)} if (m.actor > 0 or m.critic > 0) else {}
 
 
 def _table_outputs(name):
     return {
         ext: report(
-            f"{RESULTS}/tables/{name}.{ext}",
+            TREE.table(name, ext),
             caption=f"../report/{name}.rst",
             category="Tables",
             labels={"table": name, "format": ext},
@@ -144,7 +152,7 @@ def _table_outputs(name):
 def _figure_outputs(name, label):
     return {
         ext: report(
-            f"{RESULTS}/figures/{name}.{ext}",
+            TREE.figure(name, ext),
             caption=f"../report/{name}.rst",
             category="Figures",
             labels={"figure": label, "format": ext},

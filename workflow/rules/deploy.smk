@@ -1,26 +1,28 @@
 # Deployment: ONNX export of the searched agents (parity-checked, latency for Table 4) and a
 # gameplay video per game for the report.
 
+PLAYED = searched(MAIN_METHOD)  # the net whose gameplay each video shows (its first seed)
+
 
 rule export:
     input:
-        agent=f"{RESULTS}/runs/{{game}}/{{arch}}/seed{{seed}}/agent.pt",
-        eval=f"{RESULTS}/runs/{{game}}/{{arch}}/seed{{seed}}/eval.json",
+        agent=TREE.run_file("{game}", "{arch}", "{seed}", "agent.pt"),
+        eval=TREE.run_file("{game}", "{arch}", "{seed}", "eval.json"),
     output:
-        onnx=f"{RESULTS}/export/{{game}}/{{arch}}/seed{{seed}}/agent.onnx",
-        card=f"{RESULTS}/export/{{game}}/{{arch}}/seed{{seed}}/agent.onnx.json",
+        onnx=TREE.export_file("{game}", "{arch}", "{seed}", "agent.onnx"),
+        card=TREE.export_file("{game}", "{arch}", "{seed}", "agent.onnx.json"),
+    log:
+        TREE.log("export", RUN),
+    benchmark:
+        TREE.benchmark("export", RUN)
     conda:
         "../envs/a2d.yaml"
-    log:
-        f"{RESULTS}/logs/export/{{game}}/{{arch}}/seed{{seed}}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/export/{{game}}/{{arch}}/seed{{seed}}.tsv"
     threads: 1
     resources:
         mem_mb=2000,
         gpu=0,
     params:
-        run=lambda w, input: os.path.dirname(input.agent),
+        run=tree_param(lambda w: TREE.run_dir(w.game, w.arch, w.seed)),
     shell:
         "a2d export --run {params.run} --format onnx --out {output.onnx} --threads {threads}"
         " > {log} 2>&1"
@@ -28,29 +30,29 @@ rule export:
 
 rule play:
     input:
-        agent=f"{RESULTS}/runs/{{game}}/searched_{MAIN_METHOD}/seed{SEEDS[0]}/agent.pt",
-        eval=f"{RESULTS}/runs/{{game}}/searched_{MAIN_METHOD}/seed{SEEDS[0]}/eval.json",
+        agent=TREE.run_file("{game}", PLAYED, SEEDS[0], "agent.pt"),
+        eval=TREE.run_file("{game}", PLAYED, SEEDS[0], "eval.json"),
     output:
-        video=f"{RESULTS}/videos/{{game}}.mp4",
-        score=f"{RESULTS}/videos/{{game}}.json",
+        video=TREE.video("{game}", "mp4"),
+        score=TREE.video("{game}", "json"),
         page=report(
-            f"{RESULTS}/videos/{{game}}.html",
+            TREE.video("{game}", "html"),
             caption="../report/video.rst",
             category="Videos",
             labels={"game": "{game}"},
         ),
+    log:
+        TREE.log("play", "{game}"),
+    benchmark:
+        TREE.benchmark("play", "{game}")
     conda:
         "../envs/a2d.yaml"
-    log:
-        f"{RESULTS}/logs/play/{{game}}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/play/{{game}}.tsv"
     threads: 1
     resources:
         mem_mb=2000,
         gpu=0,
     params:
-        run=lambda w, input: os.path.dirname(input.agent),
+        run=tree_param(lambda w: TREE.run_dir(w.game, PLAYED, SEEDS[0])),
         cfg=TRAIN_CFG,
         title=lambda w: f"{w.game}: the {MAIN_METHOD} net (seed {SEEDS[0]}), one full test game",
     shell:

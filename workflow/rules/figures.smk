@@ -5,27 +5,16 @@ rule fig1:
     input:
         curves=sweep_runs("curve.csv"),
         models=sweep_runs("model.json"),
-        random=[f"{RESULTS}/random/{g}.json" for g in FIGURE_GAMES],
+        random=random_scores(FIGURE_GAMES),
     output:
-        pdf=report(
-            f"{RESULTS}/figures/fig1.pdf",
-            caption="../report/fig1.rst",
-            category="Figures",
-            labels={"figure": "Fig 1", "format": "pdf"},
-        ),
-        png=report(
-            f"{RESULTS}/figures/fig1.png",
-            caption="../report/fig1.rst",
-            category="Figures",
-            labels={"figure": "Fig 1", "format": "png"},
-        ),
+        **_figure_outputs("fig1", "Fig 1"),
+    log:
+        TREE.log("figures", "fig1"),
+    benchmark:
+        TREE.benchmark("figures", "fig1")
+    localrule: True
     conda:
         "../envs/a2d.yaml"
-    log:
-        f"{RESULTS}/logs/figures/fig1.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/figures/fig1.tsv"
-    localrule: True
     threads: 1
     resources:
         mem_mb=1000,
@@ -34,9 +23,8 @@ rule fig1:
         games=" ".join(FIGURE_GAMES),
         archs=" ".join(SWEEP_ARCHS),
         seeds=" ".join(str(s) for s in SEEDS),
-        # runs/{game}/{arch}/seed{seed}/curve.csv -> runs
-        runs=lambda w, input: os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(input.curves[0])))),
-        random=lambda w, input: os.path.dirname(input.random[0]),
+        runs=tree_param(lambda w: TREE.runs),
+        random=tree_param(lambda w: TREE.random),
     shell:
         "python -m a2d.results.fig1 --runs {params.runs} --random {params.random}"
         " --games {params.games} --archs {params.archs} --seeds {params.seeds}"
@@ -47,31 +35,20 @@ rule fig2:
     input:
         curves=search_files("search_curve.csv", FIGURE_GAMES, FIG2_METHODS),
     output:
-        pdf=report(
-            f"{RESULTS}/figures/fig2.pdf",
-            caption="../report/fig2.rst",
-            category="Figures",
-            labels={"figure": "Fig 2", "format": "pdf"},
-        ),
-        png=report(
-            f"{RESULTS}/figures/fig2.png",
-            caption="../report/fig2.rst",
-            category="Figures",
-            labels={"figure": "Fig 2", "format": "png"},
-        ),
+        **_figure_outputs("fig2", "Fig 2"),
+    log:
+        TREE.log("figures", "fig2"),
+    benchmark:
+        TREE.benchmark("figures", "fig2")
+    localrule: True
     conda:
         "../envs/a2d.yaml"
-    log:
-        f"{RESULTS}/logs/figures/fig2.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/figures/fig2.tsv"
-    localrule: True
     threads: 1
     resources:
         mem_mb=1000,
         gpu=0,
     params:
-        search=lambda w, input: _root(input.curves[0], 3),
+        search=tree_param(lambda w: TREE.search),
         games=" ".join(FIGURE_GAMES),
         methods=" ".join(FIG2_METHODS),
         seeds=" ".join(str(s) for s in SEEDS),
@@ -88,29 +65,31 @@ rule table2:
         retrained=retrained("eval.json", FIGURE_GAMES, ABLATION_METHODS),
     output:
         **_table_outputs("table2"),
+    log:
+        TREE.log("tables", "table2"),
+    benchmark:
+        TREE.benchmark("tables", "table2")
+    localrule: True
     conda:
         "../envs/a2d.yaml"
-    log:
-        f"{RESULTS}/logs/tables/table2.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/tables/table2.tsv"
-    localrule: True
     threads: 1
     resources:
         mem_mb=500,
         gpu=0,
     params:
-        search=lambda w, input: _root(input.archs[0], 3),
-        runs=lambda w, input: _root(input.retrained[0], 3),
+        search=tree_param(lambda w: TREE.search),
+        runs=tree_param(lambda w: TREE.runs),
         games=" ".join(FIGURE_GAMES),
         methods=" ".join(ABLATION_METHODS),
         labels=" ".join(
-            "+".join(n for n, c in (("actor", METHODS[m].actor), ("critic", METHODS[m].critic)) if c > 0)
+            "+".join(
+                n for n, c in (("actor", METHODS[m].actor), ("critic", METHODS[m].critic)) if c > 0
+            )
             or "none"
             for m in ABLATION_METHODS
         ),
         seeds=" ".join(str(s) for s in SEEDS),
-        prefix=lambda w, output: output.md[: -len(".md")],
+        prefix=tree_param(lambda w: TREE.table_prefix("table2")),
     shell:
         "python -m a2d.results.tables table2 --search {params.search} --runs {params.runs}"
         " --games {params.games} --methods {params.methods} --labels {params.labels}"
@@ -124,24 +103,24 @@ rule table3:
         retrained=retrained("eval.json", FIGURE_GAMES, FIG2_METHODS),
     output:
         **_table_outputs("table3"),
+    log:
+        TREE.log("tables", "table3"),
+    benchmark:
+        TREE.benchmark("tables", "table3")
+    localrule: True
     conda:
         "../envs/a2d.yaml"
-    log:
-        f"{RESULTS}/logs/tables/table3.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/tables/table3.tsv"
-    localrule: True
     threads: 1
     resources:
         mem_mb=500,
         gpu=0,
     params:
-        search=lambda w, input: _root(input.archs[0], 3),
-        runs=lambda w, input: _root(input.retrained[0], 3),
+        search=tree_param(lambda w: TREE.search),
+        runs=tree_param(lambda w: TREE.runs),
         games=" ".join(FIGURE_GAMES),
         methods=" ".join(FIG2_METHODS),
         seeds=" ".join(str(s) for s in SEEDS),
-        prefix=lambda w, output: output.md[: -len(".md")],
+        prefix=tree_param(lambda w: TREE.table_prefix("table3")),
     shell:
         "python -m a2d.results.tables table3 --search {params.search} --runs {params.runs}"
         " --games {params.games} --methods {params.methods}"
@@ -154,24 +133,24 @@ rule table4:
         cards=exports("agent.onnx.json", GAMES, [MAIN_METHOD]),
     output:
         **_table_outputs("table4"),
+    log:
+        TREE.log("tables", "table4"),
+    benchmark:
+        TREE.benchmark("tables", "table4")
+    localrule: True
     conda:
         "../envs/a2d.yaml"
-    log:
-        f"{RESULTS}/logs/tables/table4.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/tables/table4.tsv"
-    localrule: True
     threads: 1
     resources:
         mem_mb=500,
         gpu=0,
     params:
-        search=lambda w, input: _root(input.archs[0], 3),
+        search=tree_param(lambda w: TREE.search),
         games=" ".join(GAMES),
-        exports=lambda w, input: _root(input.cards[0], 3),
+        exports=tree_param(lambda w: TREE.export),
         method=MAIN_METHOD,
         seeds=" ".join(str(s) for s in SEEDS),
-        prefix=lambda w, output: output.md[: -len(".md")],
+        prefix=tree_param(lambda w: TREE.table_prefix("table4")),
     shell:
         "python -m a2d.results.tables table4 --search {params.search} --exports {params.exports}"
         " --games {params.games} --method {params.method}"
@@ -182,23 +161,23 @@ rule fig3:
     input:
         baselines=baseline_runs("eval.json"),
         a2d=retrained("eval.json", GAMES, [MAIN_METHOD]),
-        random=[f"{RESULTS}/random/{g}.json" for g in GAMES],
+        random=random_scores(GAMES),
     output:
         **_figure_outputs("fig3", "Fig 3"),
+    log:
+        TREE.log("figures", "fig3"),
+    benchmark:
+        TREE.benchmark("figures", "fig3")
+    localrule: True
     conda:
         "../envs/a2d.yaml"
-    log:
-        f"{RESULTS}/logs/figures/fig3.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/figures/fig3.tsv"
-    localrule: True
     threads: 1
     resources:
         mem_mb=1000,
         gpu=0,
     params:
-        runs=lambda w, input: _root(input.a2d[0], 3),
-        random=lambda w, input: os.path.dirname(input.random[0]),
+        runs=tree_param(lambda w: TREE.runs),
+        random=tree_param(lambda w: TREE.random),
         games=" ".join(GAMES),
         archs=" ".join(BASELINES),
         method=MAIN_METHOD,
@@ -215,24 +194,24 @@ rule table1:
         a2d=retrained("eval.json", GAMES, [MAIN_METHOD]),
     output:
         **_table_outputs("table1"),
+    log:
+        TREE.log("tables", "table1"),
+    benchmark:
+        TREE.benchmark("tables", "table1")
+    localrule: True
     conda:
         "../envs/a2d.yaml"
-    log:
-        f"{RESULTS}/logs/tables/table1.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/tables/table1.tsv"
-    localrule: True
     threads: 1
     resources:
         mem_mb=500,
         gpu=0,
     params:
-        runs=lambda w, input: _root(input.a2d[0], 3),
+        runs=tree_param(lambda w: TREE.runs),
         games=" ".join(GAMES),
         archs=" ".join(BASELINES),
         method=MAIN_METHOD,
         seeds=" ".join(str(s) for s in SEEDS),
-        prefix=lambda w, output: output.md[: -len(".md")],
+        prefix=tree_param(lambda w: TREE.table_prefix("table1")),
     shell:
         "python -m a2d.results.tables table1 --runs {params.runs} --games {params.games}"
         " --archs {params.archs} --method {params.method} --seeds {params.seeds}"
@@ -246,24 +225,24 @@ rule aggregate:
     output:
         **_figure_outputs("aggregate", "Aggregate"),
         **_table_outputs("aggregate"),
+    log:
+        TREE.log("figures", "aggregate"),
+    benchmark:
+        TREE.benchmark("figures", "aggregate")
+    localrule: True
     conda:
         "../envs/a2d.yaml"
-    log:
-        f"{RESULTS}/logs/figures/aggregate.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/figures/aggregate.tsv"
-    localrule: True
     threads: 1
     resources:
         mem_mb=1000,
         gpu=0,
     params:
-        runs=lambda w, input: _root(input.a2d[0], 3),
+        runs=tree_param(lambda w: TREE.runs),
         games=" ".join(GAMES),
         archs=" ".join(BASELINES),
         method=MAIN_METHOD,
         seeds=" ".join(str(s) for s in SEEDS),
-        prefix=lambda w, output: output.md[: -len(".md")],
+        prefix=tree_param(lambda w: TREE.table_prefix("aggregate")),
     shell:
         "python -m a2d.results.aggregate --runs {params.runs} --games {params.games}"
         " --archs {params.archs} --method {params.method} --seeds {params.seeds}"
@@ -273,18 +252,18 @@ rule aggregate:
 rule config_used:
     output:
         report(
-            f"{RESULTS}/config.yaml",
+            TREE.config_yaml,
             caption="../report/config.rst",
             category="Config",
             labels={"file": "config used"},
         ),
+    log:
+        TREE.log("config_used"),
+    benchmark:
+        TREE.benchmark("config_used")
+    localrule: True
     conda:
         "../envs/a2d.yaml"
-    log:
-        f"{RESULTS}/logs/config_used.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/config_used.tsv"
-    localrule: True
     threads: 1
     resources:
         mem_mb=200,

@@ -5,17 +5,17 @@ rule search:
     input:
         unpack(search_inputs),
     output:
-        curve=f"{RESULTS}/search/{{game}}/{{method}}/seed{{seed}}/search_curve.csv",
-        alpha=f"{RESULTS}/search/{{game}}/{{method}}/seed{{seed}}/alpha.csv",
-        supernet=f"{RESULTS}/search/{{game}}/{{method}}/seed{{seed}}/supernet.pt",
-        arch=f"{RESULTS}/search/{{game}}/{{method}}/seed{{seed}}/arch.json",
-        eval=f"{RESULTS}/search/{{game}}/{{method}}/seed{{seed}}/eval.json",
+        curve=TREE.search_file("{game}", "{method}", "{seed}", "search_curve.csv"),
+        alpha=TREE.search_file("{game}", "{method}", "{seed}", "alpha.csv"),
+        supernet=TREE.search_file("{game}", "{method}", "{seed}", "supernet.pt"),
+        arch=TREE.search_file("{game}", "{method}", "{seed}", "arch.json"),
+        eval=TREE.search_file("{game}", "{method}", "{seed}", "eval.json"),
+    log:
+        TREE.log("search", SEARCH),
+    benchmark:
+        TREE.benchmark("search", SEARCH)
     conda:
         "../envs/a2d.yaml"
-    log:
-        f"{RESULTS}/logs/search/{{game}}/{{method}}/seed{{seed}}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/search/{{game}}/{{method}}/seed{{seed}}.tsv"
     threads: TRAIN_THREADS
     resources:
         mem_mb=TRAIN_MEM_MB,
@@ -23,7 +23,7 @@ rule search:
     params:
         cfg=RUN_CFG,
         teacher=lambda w, input: f"--teacher {input.teacher}" if "teacher" in input.keys() else "",
-        out=lambda w, output: os.path.dirname(output.arch),
+        out=tree_param(lambda w: TREE.search_dir(w.game, w.method, w.seed)),
     shell:
         "a2d search --game {wildcards.game} --method {wildcards.method} --seed {wildcards.seed}"
         " {params.teacher} --out {params.out} --config-json {params.cfg} --set torch_threads={threads}"
@@ -32,15 +32,15 @@ rule search:
 
 rule derive:
     input:
-        f"{RESULTS}/search/{{game}}/{{method}}/seed{{seed}}/supernet.pt",
+        TREE.search_file("{game}", "{method}", "{seed}", "supernet.pt"),
     output:
-        f"{RESULTS}/derived/{{game}}/{{method}}/seed{{seed}}/arch.json",
+        TREE.derived_arch("{game}", "{method}", "{seed}"),
+    log:
+        TREE.log("derive", SEARCH),
+    benchmark:
+        TREE.benchmark("derive", SEARCH)
     conda:
         "../envs/a2d.yaml"
-    log:
-        f"{RESULTS}/logs/derive/{{game}}/{{method}}/seed{{seed}}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/derive/{{game}}/{{method}}/seed{{seed}}.tsv"
     threads: 1
     resources:
         mem_mb=2000,
@@ -51,26 +51,26 @@ rule derive:
 
 rule retrain:
     input:
-        arch=f"{RESULTS}/derived/{{game}}/{{method}}/seed{{seed}}/arch.json",
-        teacher=f"{RESULTS}/teachers/{{game}}.json",
+        arch=TREE.derived_arch("{game}", "{method}", "{seed}"),
+        teacher=TREE.teacher_json("{game}"),
     output:
-        eval=f"{RESULTS}/runs/{{game}}/searched_{{method}}/seed{{seed}}/eval.json",
-        curve=f"{RESULTS}/runs/{{game}}/searched_{{method}}/seed{{seed}}/curve.csv",
-        model=f"{RESULTS}/runs/{{game}}/searched_{{method}}/seed{{seed}}/model.json",
-        agent=f"{RESULTS}/runs/{{game}}/searched_{{method}}/seed{{seed}}/agent.pt",
+        eval=TREE.run_file("{game}", searched("{method}"), "{seed}", "eval.json"),
+        curve=TREE.run_file("{game}", searched("{method}"), "{seed}", "curve.csv"),
+        model=TREE.run_file("{game}", searched("{method}"), "{seed}", "model.json"),
+        agent=TREE.run_file("{game}", searched("{method}"), "{seed}", "agent.pt"),
+    log:
+        TREE.log("retrain", SEARCH),
+    benchmark:
+        TREE.benchmark("retrain", SEARCH)
     conda:
         "../envs/a2d.yaml"
-    log:
-        f"{RESULTS}/logs/retrain/{{game}}/{{method}}/seed{{seed}}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/retrain/{{game}}/{{method}}/seed{{seed}}.tsv"
     threads: TRAIN_THREADS
     resources:
         mem_mb=TRAIN_MEM_MB,
         gpu=GPU,
     params:
         cfg=RUN_CFG,
-        out=lambda w, output: os.path.dirname(output.eval),
+        out=tree_param(lambda w: TREE.run_dir(w.game, searched(w.method), w.seed)),
     shell:
         "a2d train --game {wildcards.game} --arch {input.arch} --teacher {input.teacher}"
         " --seed {wildcards.seed} --out {params.out} --config-json {params.cfg}"

@@ -18,8 +18,16 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
-from a2d.results.curves import add_nets_args, arch_label, run_dir, save_figure  # noqa: E402
+from a2d.paths import run_dir, searched  # noqa: E402
+from a2d.results import ResultsError  # noqa: E402
+from a2d.results.curves import (  # noqa: E402
+    add_nets_args,
+    arch_label,
+    one_line_errors,
+    save_figure,
+)
 from a2d.results.stats import AGGREGATES, aggregate, human_normalized, reference  # noqa: E402
 from a2d.results.tables import Table, read_input, write_table  # noqa: E402
 
@@ -31,7 +39,7 @@ def normalized_scores(
     used = [g for g in games if reference(g) is not None]
     skipped = [g for g in games if reference(g) is None]
     if not used:
-        raise SystemExit(
+        raise ResultsError(
             f"no game among {games} has published random/human reference scores; "
             "an aggregate needs at least one"
         )
@@ -40,18 +48,17 @@ def normalized_scores(
         m = np.empty((len(seeds), len(used)))
         for j, game in enumerate(used):
             for i, s in enumerate(seeds):
-                doc = read_input(run_dir(runs, game, net, s) / "eval.json")
+                path = Path(run_dir(runs, game, net, s), "eval.json")
+                doc = read_input(path)
                 if "mean" not in doc:
-                    raise SystemExit(
-                        f"input file {run_dir(runs, game, net, s)}/eval.json has no 'mean'"
-                    )
+                    raise ResultsError(f"input file {path} has no 'mean'")
                 m[i, j] = human_normalized(game, float(doc["mean"]))
         out[net] = m
     return out, used, skipped
 
 
 def build(runs, games, archs, method, seeds, reps):
-    nets = [*archs, f"searched_{method}"]
+    nets = [*archs, searched(method)]
     scores, used, skipped = normalized_scores(runs, games, nets, seeds)
     return aggregate(scores, reps=reps), nets, used, skipped
 
@@ -84,7 +91,9 @@ def table(agg, nets, used, skipped, seeds) -> Table:
     )
 
 
-def figure(agg, nets, used, seeds, out_pdf: Path, out_png: Path) -> None:
+def make_figure(agg, nets, used, seeds) -> Figure:
+    """The figure, not written: one panel per aggregate (IQM, median, mean), one bar (the
+    interval) and tick (the point estimate) per net, top to bottom in the order of ``nets``."""
     fig, axes = plt.subplots(
         1, len(AGGREGATES), figsize=(3.4 * len(AGGREGATES), 0.5 * len(nets) + 1.4)
     )
@@ -105,11 +114,22 @@ def figure(agg, nets, used, seeds, out_pdf: Path, out_png: Path) -> None:
             fontsize=9,
         )
         fig.tight_layout()
+    except BaseException:
+        plt.close(fig)
+        raise
+    return fig
+
+
+def figure(agg, nets, used, seeds, out_pdf: Path, out_png: Path) -> None:
+    """:func:`make_figure`, written to ``out_pdf`` and ``out_png``."""
+    fig = make_figure(agg, nets, used, seeds)
+    try:
         save_figure(fig, (out_pdf, out_png))
     finally:
         plt.close(fig)
 
 
+@one_line_errors
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_nets_args(ap)

@@ -8,7 +8,7 @@ import json
 
 import yaml
 
-from a2d.results.curves import atomic_write_text
+from a2d.checkpoint import atomic_write_text
 
 
 def main(argv=None) -> None:
@@ -21,7 +21,8 @@ def main(argv=None) -> None:
         "# The merged configuration these results were built with (written by the workflow).\n"
         + yaml.safe_dump(cfg, sort_keys=False, default_flow_style=None, width=100)
     )
-    print(atomic_write_text(a.out, text))
+    atomic_write_text(a.out, text)
+    print(a.out)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """Reading results files (curve.csv, search_curve.csv, eval.json, model.json), aggregating across
-seeds, method labels and atomic writes of outputs."""
+seeds, method labels and atomic writes of outputs. Where the files are: :mod:`a2d.paths`."""
 
 from __future__ import annotations
 
@@ -7,12 +7,14 @@ import csv
 import json
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import wraps
 from pathlib import Path
 
 import numpy as np
 
-from a2d.checkpoint import atomic_write, temp_beside
+from a2d.checkpoint import atomic_write, atomic_write_text, temp_beside
+from a2d.results import ResultsError
 
 #: Display names of the search schemes (figures and tables); other names are shown as they are.
 METHOD_LABELS = {
@@ -64,20 +66,25 @@ def _column(values: list[str]) -> np.ndarray:
         return np.array(values, dtype=str)
 
 
+def input_file(path: str | Path) -> Path:
+    """``path``, an existing file; else :class:`ResultsError` "missing input file: PATH"."""
+    path = Path(path)
+    if not path.is_file():
+        raise ResultsError(f"missing input file: {path}")
+    return path
+
+
 def read_curve(path: str | Path) -> dict[str, np.ndarray]:
-    with open(path) as f:
+    """A CSV curve (``curve.csv``, ``search_curve.csv``, ``timing.csv``) as {column: array}."""
+    with open(input_file(path)) as f:
         rows = list(csv.DictReader(f))
     if not rows:
-        raise ValueError(f"{path}: empty curve")
+        raise ResultsError(f"{path}: empty curve")
     return {k: _column([r[k] for r in rows]) for k in rows[0]}
 
 
 def read_json(path: str | Path) -> dict:
-    return json.loads(Path(path).read_text())
-
-
-def run_dir(runs_root: str | Path, game: str, arch: str, seed: int) -> Path:
-    return Path(runs_root) / game / arch / f"seed{seed}"
+    return json.loads(input_file(path).read_text())
 
 
 def across_seeds(curves: list[dict[str, np.ndarray]], key: str = "test_mean"):
@@ -97,31 +104,39 @@ def across_seeds(curves: list[dict[str, np.ndarray]], key: str = "test_mean"):
     return steps, mean, mean - sd, mean + sd
 
 
-def search_dir(search_root: str | Path, game: str, method: str, seed: int) -> Path:
-    return Path(search_root) / game / method / f"seed{seed}"
-
-
-def atomic_write_text(path: str | Path, text: str) -> Path:
-    return atomic_write(path, lambda tmp: tmp.write_text(text))
-
-
 def atomic_write_texts(files: dict[Path, str]) -> list[Path]:
-    """Write several files together: every temporary file is written first and only then are all
-    renamed, so a failure while writing leaves none of the outputs touched."""
-    tmps: dict[Path, str] = {}
+    """Write several files together: each text is first written, by the checkpoint writer
+    (:func:`a2d.checkpoint.atomic_write_text`), to a staging file beside its output, and only
+    when all are written are they renamed into place, so a failure while writing leaves none of
+    the outputs touched."""
+    staged: dict[Path, Path] = {}
     try:
         for path, text in files.items():
             path = Path(path)
             fd, tmp = temp_beside(path)
-            with os.fdopen(fd, "w", newline="") as f:
-                f.write(text)
-            tmps[path] = tmp
-        for path, tmp in tmps.items():
+            os.close(fd)
+            staged[path] = Path(tmp)
+            atomic_write_text(tmp, text)
+        for path, tmp in staged.items():
             os.replace(tmp, path)
     finally:
-        for tmp in tmps.values():
-            Path(tmp).unlink(missing_ok=True)
-    return list(tmps)
+        for tmp in staged.values():
+            tmp.unlink(missing_ok=True)
+    return list(staged)
+
+
+def one_line_errors(main: Callable[..., None]) -> Callable[..., None]:
+    """For a module's ``main``: a :class:`ResultsError` ends the process with its message as one
+    line and exit status 1 (no traceback)."""
+
+    @wraps(main)
+    def wrapper(*args, **kwargs) -> None:
+        try:
+            main(*args, **kwargs)
+        except ResultsError as e:
+            raise SystemExit(str(e)) from None
+
+    return wrapper
 
 
 def finish_panels(fig, axes, n: int, title: str, legend: bool = True) -> None:

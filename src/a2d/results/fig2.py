@@ -20,13 +20,15 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
+from a2d.paths import search_dir  # noqa: E402
 from a2d.results.curves import (  # noqa: E402
     across_seeds,
     method_label,
+    one_line_errors,
     read_curve,
     save_figure,
-    search_dir,
     spread_label,
 )
 
@@ -44,14 +46,9 @@ def warmup_span(curve: dict[str, np.ndarray]) -> tuple[float, float] | None:
     return float(step[warm].min()), float(end)
 
 
-def plot(
-    search: Path,
-    games: list[str],
-    methods: list[str],
-    seeds: list[int],
-    out_pdf: Path,
-    out_png: Path,
-) -> None:
+def make_figure(search: Path, games: list[str], methods: list[str], seeds: list[int]) -> Figure:
+    """The figure, not written: one panel per game, one line (mean) and band per method, the
+    warm-up as a grey span."""
     n = len(games)
     cols = min(n, 4)
     rows = math.ceil(n / cols)
@@ -61,7 +58,7 @@ def plot(
             spans = []
             for method in methods:
                 curves = [
-                    read_curve(search_dir(search, game, method, s) / "search_curve.csv")
+                    read_curve(Path(search_dir(search, game, method, s), "search_curve.csv"))
                     for s in seeds
                 ]
                 spans += [sp for sp in map(warmup_span, curves) if sp is not None]
@@ -89,11 +86,29 @@ def plot(
             wrap=True,
         )
         fig.tight_layout()
+    except BaseException:
+        plt.close(fig)
+        raise
+    return fig
+
+
+def plot(
+    search: Path,
+    games: list[str],
+    methods: list[str],
+    seeds: list[int],
+    out_pdf: Path,
+    out_png: Path,
+) -> None:
+    """:func:`make_figure`, written to ``out_pdf`` and ``out_png``."""
+    fig = make_figure(search, games, methods, seeds)
+    try:
         save_figure(fig, [out_pdf, out_png])
     finally:
         plt.close(fig)
 
 
+@one_line_errors
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--search", type=Path, required=True, help="root of the search outputs")

@@ -18,14 +18,16 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
+from a2d.paths import game_json, run_dir, searched  # noqa: E402
 from a2d.results.curves import (  # noqa: E402
     add_nets_args,
     arch_label,
     finish_panels,
+    one_line_errors,
     read_json,
-    run_dir,
     save_figure,
     spread_label,
 )
@@ -36,12 +38,7 @@ MARKERS = "osD^vP*X"
 
 def point(runs: Path, game: str, arch: str, seeds: list[int]):
     """(macs, macs_lo, macs_hi, score, score_lo, score_hi) of one net on one game."""
-    evals = []
-    for s in seeds:
-        path = run_dir(runs, game, arch, s) / "eval.json"
-        if not path.is_file():
-            raise SystemExit(f"missing input file: {path}")
-        evals.append(read_json(path))
+    evals = [read_json(Path(run_dir(runs, game, arch, s), "eval.json")) for s in seeds]
     macs = np.array([e["macs"] for e in evals], dtype=float)
     score = np.array([e["mean"] for e in evals], dtype=float)
     if len(seeds) > 1:
@@ -52,17 +49,18 @@ def point(runs: Path, game: str, arch: str, seeds: list[int]):
     return macs[0], macs[0], macs[0], score[0], score[0] - sd, score[0] + sd
 
 
-def plot(
+def make_figure(
     runs: Path,
     games: list[str],
     archs: list[str],
     method: str,
     seeds: list[int],
-    out_pdf: Path,
-    out_png: Path,
     random_dir: Path | None = None,
-) -> None:
-    nets = [*archs, f"searched_{method}"]
+) -> Figure:
+    """The figure, not written: one panel per game, one point with error bars per net (the
+    manual nets, then ``searched_{method}``), the random policy's score as a dashed line where
+    ``random_dir`` has it."""
+    nets = [*archs, searched(method)]
     n = len(games)
     cols = min(n, 4)
     rows = math.ceil(n / cols)
@@ -75,21 +73,21 @@ def plot(
         for ax, game in zip(axes.flat, games):
             for i, arch in enumerate(nets):
                 mx, mlo, mhi, y, ylo, yhi = point(runs, game, arch, seeds)
-                searched = arch == nets[-1]
+                is_searched = arch == nets[-1]
                 ax.errorbar(
                     [mx],
                     [y],
                     xerr=[[mx - mlo], [mhi - mx]],
                     yerr=[[y - ylo], [yhi - y]],
                     fmt=MARKERS[i % len(MARKERS)],
-                    color="C3" if searched else colors[i % len(colors)],
-                    ms=9 if searched else 6,
+                    color="C3" if is_searched else colors[i % len(colors)],
+                    ms=9 if is_searched else 6,
                     capsize=3,
                     label=arch_label(arch),
                 )
-            if random_dir is not None and (random_dir / f"{game}.json").exists():
+            if random_dir is not None and Path(game_json(random_dir, game)).exists():
                 ax.axhline(
-                    read_json(random_dir / f"{game}.json")["mean"],
+                    read_json(game_json(random_dir, game))["mean"],
                     color="grey",
                     ls="--",
                     lw=1,
@@ -106,11 +104,31 @@ def plot(
             ax.set_ylabel("test score")
             ax.grid(alpha=0.3, which="both")
         finish_panels(fig, axes, n, f"Score vs MACs ({spread_label(seeds)} as error bars)")
+    except BaseException:
+        plt.close(fig)
+        raise
+    return fig
+
+
+def plot(
+    runs: Path,
+    games: list[str],
+    archs: list[str],
+    method: str,
+    seeds: list[int],
+    out_pdf: Path,
+    out_png: Path,
+    random_dir: Path | None = None,
+) -> None:
+    """:func:`make_figure`, written to ``out_pdf`` and ``out_png``."""
+    fig = make_figure(runs, games, archs, method, seeds, random_dir)
+    try:
         save_figure(fig, (out_pdf, out_png))
     finally:
         plt.close(fig)
 
 
+@one_line_errors
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_nets_args(ap)

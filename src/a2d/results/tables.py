@@ -27,13 +27,15 @@ from pathlib import Path
 
 import numpy as np
 
+from a2d.paths import run_dir, search_dir, searched
+from a2d.results import ResultsError
 from a2d.results.curves import (
     add_nets_args,
     arch_label,
     atomic_write_texts,
+    input_file,
     method_label,
-    run_dir,
-    search_dir,
+    one_line_errors,
 )
 from a2d.results.stats import mean_ci
 
@@ -172,18 +174,18 @@ def fmt_mean_spread(
 # ---------------------------------------------------------------- reading inputs
 
 
-def read_input(path: Path) -> dict:
-    if not path.is_file():
-        raise SystemExit(f"missing input file: {path}")
+def read_input(path: str | Path) -> dict:
+    """A JSON input; :class:`ResultsError` naming the file when it is missing or unreadable."""
+    path = input_file(path)
     try:
         return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as e:
-        raise SystemExit(f"unreadable input file: {path} ({e})") from e
+        raise ResultsError(f"unreadable input file: {path} ({e})") from e
 
 
 def _get(doc: dict, key: str, path: Path):
     if key not in doc:
-        raise SystemExit(f"input file {path} has no {key!r}")
+        raise ResultsError(f"input file {path} has no {key!r}")
     return doc[key]
 
 
@@ -220,21 +222,21 @@ def table1(
     saving against ``reference`` (default: the last manual net, ResNet-20 at paper scale)."""
     reference = reference or archs[-1]
     if reference not in archs:
-        raise SystemExit(f"--reference {reference!r} is not one of --archs {archs}")
-    searched = f"searched_{method}"
+        raise ResultsError(f"--reference {reference!r} is not one of --archs {archs}")
+    net = searched(method)
     header = ["Game"]
-    for arch in [*archs, searched]:
+    for arch in [*archs, net]:
         header += [f"{arch_label(arch)} score", f"{arch_label(arch)} MACs"]
     header.append(f"MACs saving vs {arch_label(reference)}")
     rows = []
     for game in games:
         row, macs_of = [game], {}
-        for arch in [*archs, searched]:
-            dirs = [run_dir(runs, game, arch, s) for s in seeds]
+        for arch in [*archs, net]:
+            dirs = [Path(run_dir(runs, game, arch, s)) for s in seeds]
             macs, _ = _collect([d / "eval.json" for d in dirs], "macs")
             macs_of[arch] = sum(macs) / len(macs)
             row += [_score([d / "eval.json" for d in dirs]), fmt_mean_spread(macs, "macs")]
-        ratio = macs_of[searched] / macs_of[reference]
+        ratio = macs_of[net] / macs_of[reference]
         row.append(f"{100 * (1 - ratio):.1f}% ({1 / ratio:.1f}x fewer)")
         rows.append(row)
     return Table(
@@ -260,12 +262,12 @@ def table2(
     seeds: list[int],
 ) -> Table:
     if len(labels) != len(methods):
-        raise SystemExit(f"--labels has {len(labels)} entries, --methods has {len(methods)}")
+        raise ResultsError(f"--labels has {len(labels)} entries, --methods has {len(methods)}")
     rows = []
     for game in games:
         for method, label in zip(methods, labels):
-            sdirs = [search_dir(search, game, method, s) for s in seeds]
-            rdirs = [run_dir(runs, game, f"searched_{method}", s) for s in seeds]
+            sdirs = [Path(search_dir(search, game, method, s)) for s in seeds]
+            rdirs = [Path(run_dir(runs, game, searched(method), s)) for s in seeds]
             macs, _ = _collect([d / "arch.json" for d in sdirs], "macs")
             rows.append(
                 [
@@ -295,8 +297,8 @@ def table3(
     rows = []
     for game in games:
         for method in methods:
-            sdirs = [search_dir(search, game, method, s) for s in seeds]
-            rdirs = [run_dir(runs, game, f"searched_{method}", s) for s in seeds]
+            sdirs = [Path(search_dir(search, game, method, s)) for s in seeds]
+            rdirs = [Path(run_dir(runs, game, searched(method), s)) for s in seeds]
             archs = [d / "arch.json" for d in sdirs]
             macs, _ = _collect(archs, "macs")
             wall, _ = _collect(archs, "search_wall_s")
@@ -339,7 +341,7 @@ def table4(
     entries = []
     for game in games:
         for seed in seeds:
-            path = search_dir(search, game, method, seed) / "arch.json"
+            path = Path(search_dir(search, game, method, seed), "arch.json")
             entries.append((game, seed, path, read_input(path)))
     n_cells = max(len(_get(a, "ops", p)) for *_, p, a in entries)
     rows = []
@@ -356,7 +358,7 @@ def table4(
             fmt(latency, "ms"),
         ]
         if exports is not None:
-            card_path = run_dir(exports, game, f"searched_{method}", seed) / "agent.onnx.json"
+            card_path = Path(run_dir(exports, game, searched(method), seed), "agent.onnx.json")
             card = read_input(card_path)
             row.append(fmt(_get(card, "latency_ms_b1", card_path).get("onnxruntime"), "ms"))
         rows.append(row)
@@ -390,6 +392,7 @@ def table4(
 # ---------------------------------------------------------------- command line
 
 
+@one_line_errors
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="table", required=True)

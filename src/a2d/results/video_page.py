@@ -9,11 +9,13 @@ import html
 import json
 from pathlib import Path
 
-from a2d.results.curves import atomic_write_text
+from a2d.checkpoint import atomic_write_text
+from a2d.results.curves import input_file, one_line_errors
 
 
 def page(video: Path, title: str, score: dict | None = None) -> str:
-    data = base64.b64encode(video.read_bytes()).decode("ascii")
+    """The HTML page; :class:`~a2d.results.ResultsError` when the video is missing."""
+    data = base64.b64encode(input_file(video).read_bytes()).decode("ascii")
     caption = html.escape(title)
     if score:
         caption += html.escape(
@@ -31,6 +33,7 @@ def page(video: Path, title: str, score: dict | None = None) -> str:
     )
 
 
+@one_line_errors
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--video", type=Path, required=True)
@@ -38,10 +41,9 @@ def main(argv=None) -> None:
     ap.add_argument("--title", required=True)
     ap.add_argument("--out", required=True)
     a = ap.parse_args(argv)
-    if not a.video.is_file():
-        raise SystemExit(f"missing input file: {a.video}")
     score = json.loads(a.score.read_text()) if a.score else None
-    print(atomic_write_text(a.out, page(a.video, a.title, score)))
+    atomic_write_text(a.out, page(a.video, a.title, score))
+    print(a.out)
 
 
 if __name__ == "__main__":
