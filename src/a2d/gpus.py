@@ -2,26 +2,48 @@
 
 ``snakemake --cores 32 --resources gpu=4`` lets four GPU jobs run at once but gives them no device
 ids. Each ``a2d train`` / ``a2d search`` therefore claims a GPU itself when it starts: it takes an
-exclusive ``flock`` on one lock file per GPU (``<lock dir>/gpu-<id>.lock``), picks the first GPU
-whose lock is free and sets ``CUDA_VISIBLE_DEVICES`` to it before CUDA starts, so ``cuda`` in that
-process means that GPU. The kernel drops the lock when the process exits, crash or kill included,
-so a lock never outlives its job. When every GPU is taken the job waits for one.
+exclusive ``flock`` on one lock file per GPU, picks the first GPU whose lock is free and sets
+``CUDA_VISIBLE_DEVICES`` to it before CUDA starts, so ``cuda`` in that process means that GPU. The
+kernel drops the lock when the process exits, crash or kill included, so a lock never outlives its
+job. When every GPU is taken the job waits for one (bounded by ``A2D_GPU_WAIT_S``); the timeout
+error says how long it waited and which GPUs were busy (with the PIDs holding them).
 
-Not done under SLURM (``SLURM_JOB_ID`` set): there the scheduler has already given the job its
-GPUs through ``CUDA_VISIBLE_DEVICES``.
+Lock files are named ``gpu-<host>-<id>.lock``: the host keeps machines apart when the lock
+directory is on a shared file system. Inside a SLURM job they are ``gpu-<host>-slurm<job>-<id>``:
+SLURM may number a job's GPUs from 0 whatever their physical ids, so the names are per job.
+
+SLURM: with ``SLURM_JOB_ID`` set, the GPUs are those SLURM gave the job (``CUDA_VISIBLE_DEVICES``).
+One visible GPU needs no lock (the job has it to itself). Several (an allocation that runs
+Snakemake with ``--resources gpu=N`` inside it) are shared out with the same locking, so each job
+uses one of them, not all ``cuda:0``.
+
+Safety: the lock directory is created private (mode 0700). An existing one must be a real
+directory (not a symbolic link), owned by the current user and not group- or world-writable, else
+the claim fails with a ``GpuError`` that says how to fix it (e.g. set ``A2D_GPU_LOCK_DIR``): in a
+shared ``/tmp`` anyone can create the default path first. Lock files are opened relative to the
+checked directory with ``O_NOFOLLOW | O_CLOEXEC``; a lock file that is a symbolic link, not a
+regular file, owned by someone else or hard-linked elsewhere is refused by name and never written
+to. Only then is the holder's PID written into it (for people looking). A file system without
+``flock`` (``ENOLCK``, some NFS mounts) is a ``GpuError`` too, naming the ways out.
 
 Environment:
-  A2D_GPU_LOCK_DIR   lock directory (default: /tmp/a2d-gpu-locks-<uid>, per machine)
-  A2D_FAKE_GPUS      pretend this many GPUs exist (tests on CPU-only machines)
-  A2D_GPU_WAIT_S     give up after this many seconds if no GPU frees up (default: wait forever)
+  A2D_GPU_LOCK_DIR   lock directory (default: /tmp/a2d-gpu-locks-<uid>, per machine); must be
+                     yours, a real directory, not group/world-writable; on a local file system
+  A2D_FAKE_GPUS      pretend this many GPUs exist (tests on CPU-only machines; also under SLURM)
+  A2D_GPU_WAIT_S     give up after this many seconds if no GPU frees up (default: wait forever;
+                     0 = fail at once when all are busy)
   A2D_GPU_LOCK=0     no locking at all (share GPUs freely)
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
+import math
 import os
 import re
+import socket
+import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +53,8 @@ from a2d import A2DError
 
 #: the lock of the GPU this process holds (kept open for the life of the process)
 _HELD: GpuLease | None = None
+
+_FIX = "set A2D_GPU_LOCK_DIR to a private local directory, or A2D_GPU_LOCK=0 to not lock GPUs"
 
 
 class GpuError(A2DError):
@@ -79,20 +103,125 @@ def visible_gpu_ids() -> list[str]:
     return [str(i) for i in range(torch.cuda.device_count())]
 
 
+def _safe(s: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", s)
+
+
 def _lock_name(device_id: str) -> str:
-    return "gpu-" + re.sub(r"[^A-Za-z0-9_.-]", "_", device_id) + ".lock"
+    """``gpu-<host>-<id>.lock``; in a SLURM job ``gpu-<host>-slurm<job>-<id>.lock``."""
+    scope = _safe(socket.gethostname() or "localhost")
+    job = os.environ.get("SLURM_JOB_ID")
+    if job:
+        scope += "-slurm" + _safe(job)
+    return f"gpu-{scope}-{_safe(device_id)}.lock"
 
 
-def _try_lock(path: Path) -> int | None:
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+def _open_dir(d: Path) -> int:
+    """Create ``d`` private (0700) if missing; open it, refusing anything another user could
+    control. Returns a descriptor of the checked directory (lock files are opened relative to it,
+    so the path cannot be swapped after the check)."""
+    created = False
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+        d.parent.mkdir(parents=True, exist_ok=True)
+        os.mkdir(d, 0o700)
+        created = True
+    except FileExistsError:
+        pass
+    except OSError as e:
+        raise GpuError(f"cannot create GPU lock directory {d}: {e.strerror}; {_FIX}") from None
+    try:
+        fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as e:
+        if e.errno in (errno.ELOOP, errno.ENOTDIR) and d.is_symlink():  # Linux says ENOTDIR
+            raise GpuError(
+                f"GPU lock directory {d} is a symbolic link, refused (whoever made it chooses "
+                f"where locks go): remove it or {_FIX}"
+            ) from None
+        if e.errno == errno.ENOTDIR:
+            raise GpuError(
+                f"GPU lock directory {d} exists but is not a directory: remove it or {_FIX}"
+            ) from None
+        raise GpuError(f"cannot open GPU lock directory {d}: {e.strerror}; {_FIX}") from None
+    try:
+        if created:
+            os.fchmod(fd, 0o700)  # whatever the umask
+        st = os.fstat(fd)
+        me = os.geteuid()
+        if st.st_uid != me:
+            raise GpuError(
+                f"GPU lock directory {d} is owned by uid {st.st_uid}, not by you (uid {me}), "
+                f"refused: {_FIX}"
+            )
+        if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            raise GpuError(
+                f"GPU lock directory {d} is group/world-writable (mode "
+                f"{stat.S_IMODE(st.st_mode):04o}), refused: run `chmod 700 {d}` or {_FIX}"
+            )
+    except BaseException:
         os.close(fd)
-        return None
-    os.ftruncate(fd, 0)
-    os.write(fd, f"{os.getpid()}\n".encode())  # who holds it, for people looking
+        raise
     return fd
+
+
+def _holder(fd: int) -> str:
+    """The PID a busy lock file names (written by its holder), or '?'."""
+    try:
+        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+    except OSError:
+        return "?"
+    return text if text.isdigit() else "?"
+
+
+def _try_lock(dir_fd: int, name: str, path: Path) -> tuple[int | None, str]:
+    """(descriptor holding the lock, '') or (None, PID of the holder) when it is busy."""
+    try:
+        fd = os.open(
+            name,
+            os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK,
+            0o600,
+            dir_fd=dir_fd,
+        )
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise GpuError(
+                f"GPU lock file {path} is a symbolic link, refused (never written through): "
+                f"remove it, or {_FIX}"
+            ) from None
+        raise GpuError(f"cannot open GPU lock file {path}: {e.strerror}; {_FIX}") from None
+    try:
+        st = os.fstat(fd)
+        problem = None
+        if not stat.S_ISREG(st.st_mode):
+            problem = "is not a regular file"
+        elif st.st_uid != os.geteuid():
+            problem = f"is owned by uid {st.st_uid}, not by you (uid {os.geteuid()})"
+        elif st.st_nlink != 1:
+            problem = f"has {st.st_nlink} hard links (it would overwrite another file)"
+        if problem:
+            raise GpuError(f"GPU lock file {path} {problem}, refused: remove it, or {_FIX}")
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _holder(fd)
+            os.close(fd)
+            return None, holder
+        except OSError as e:
+            if e.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
+                raise GpuError(
+                    f"cannot lock {path}: its file system does not support flock "
+                    f"({errno.errorcode.get(e.errno, e.errno)}, e.g. NFS); set A2D_GPU_LOCK_DIR "
+                    "to a directory on a local disk (e.g. under /tmp), or A2D_GPU_LOCK=0 to not "
+                    "lock GPUs"
+                ) from None
+            raise GpuError(f"cannot lock {path}: {e.strerror}; {_FIX}") from None
+        # ours (checked above on this very descriptor): note the holder's PID for people looking
+        pid = f"{os.getpid()}\n".encode()
+        os.pwrite(fd, pid, 0)
+        os.ftruncate(fd, len(pid))
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, ""
 
 
 def acquire(
@@ -109,52 +238,70 @@ def acquire(
     if not ids:
         raise GpuError("no GPU to claim")
     d = Path(directory) if directory is not None else lock_dir()
-    d.mkdir(parents=True, exist_ok=True)
-    start = time.monotonic()
-    # start the scan at a per-process offset so that simultaneous starts spread out quickly
-    offset = os.getpid() % len(ids)
-    order = [(offset + k) % len(ids) for k in range(len(ids))]
-    said = False
-    while True:
-        for i in order:
-            path = d / _lock_name(ids[i])
-            fd = _try_lock(path)
-            if fd is not None:
-                return GpuLease(i, ids[i], path, fd)
-        waited = time.monotonic() - start
-        if wait_s is not None and waited >= wait_s:
-            raise GpuError(
-                f"all {len(ids)} GPUs are held by other jobs (locks in {d}) after {waited:.0f}s; "
-                "run fewer GPU jobs at once (--resources gpu=N with N GPUs)"
-            )
-        if not said:
-            log(f"all {len(ids)} GPUs busy (locks in {d}); waiting for one")
-            said = True
-        time.sleep(poll_s)
+    dir_fd = _open_dir(d)
+    try:
+        start = time.monotonic()
+        # start the scan at a per-process offset so that simultaneous starts spread out quickly
+        offset = os.getpid() % len(ids)
+        order = [(offset + k) % len(ids) for k in range(len(ids))]
+        said = False
+        while True:
+            busy = []
+            for i in order:
+                name = _lock_name(ids[i])
+                fd, holder = _try_lock(dir_fd, name, d / name)
+                if fd is not None:
+                    return GpuLease(i, ids[i], d / name, fd)
+                busy.append(f"{ids[i]} (pid {holder})")
+            waited = time.monotonic() - start
+            held = ", ".join(busy)
+            if wait_s is not None and waited >= wait_s:
+                raise GpuError(
+                    f"no free GPU after waiting {waited:.1f}s (limit A2D_GPU_WAIT_S={wait_s:g}): "
+                    f"all {len(ids)} GPUs busy: {held} (locks in {d}); run fewer GPU jobs at once "
+                    "(--resources gpu=N with N GPUs) or raise A2D_GPU_WAIT_S"
+                )
+            if not said:
+                log(f"all {len(ids)} GPUs busy: {held} (locks in {d}); waiting for one")
+                said = True
+            time.sleep(poll_s if wait_s is None else min(poll_s, max(wait_s - waited, 0.01)))
+    finally:
+        os.close(dir_fd)
+
+
+def _wait_limit() -> float | None:
+    wait = os.environ.get("A2D_GPU_WAIT_S")
+    if not wait:
+        return None
+    try:
+        wait_s = float(wait)
+    except ValueError:
+        wait_s = math.nan
+    if math.isnan(wait_s) or wait_s < 0:
+        raise GpuError(f"A2D_GPU_WAIT_S must be seconds >= 0 (or unset: no limit), got {wait!r}")
+    return wait_s
 
 
 def claim_for_job(device: str, log: Callable[[str], None] = print) -> GpuLease | None:
     """What ``a2d train``/``a2d search`` call before touching CUDA, with the config's ``device``.
 
-    For ``cuda``/``auto`` on a box with GPUs, outside SLURM: lock one GPU and make it the only one
-    this process sees (``CUDA_VISIBLE_DEVICES``). Returns the lease, or None when nothing was
-    claimed (CPU runs, no GPU, SLURM, ``A2D_GPU_LOCK=0``). Call it once per process.
+    For ``cuda``/``auto`` with several GPUs visible: lock one and make it the only one this
+    process sees (``CUDA_VISIBLE_DEVICES``). Under SLURM the GPUs are those of the allocation
+    (``CUDA_VISIBLE_DEVICES``); one needs no lock. Returns the lease, or None when nothing was
+    claimed (CPU runs, no GPU, one GPU under SLURM, ``A2D_GPU_LOCK=0``). Call it once per process.
     """
     global _HELD
     if _HELD is not None:
         return _HELD
     if device == "cpu" or os.environ.get("A2D_GPU_LOCK", "1") == "0":
         return None
-    if os.environ.get("SLURM_JOB_ID") and "A2D_FAKE_GPUS" not in os.environ:
-        return None  # SLURM assigned this job's GPUs already
+    wait_s = _wait_limit()
+    slurm = bool(os.environ.get("SLURM_JOB_ID"))
+    if slurm and "A2D_FAKE_GPUS" not in os.environ and "CUDA_VISIBLE_DEVICES" not in os.environ:
+        return None  # SLURM gave this job no GPU
     ids = visible_gpu_ids()
-    if not ids:
-        return None
-    wait = os.environ.get("A2D_GPU_WAIT_S")
-    try:
-        wait_s = float(wait) if wait else None
-    except ValueError:
-        raise GpuError(f"A2D_GPU_WAIT_S must be seconds, got {wait!r}") from None
+    if not ids or (slurm and len(ids) == 1):
+        return None  # nothing to claim / the allocation's only GPU is this job's alone
     lease = acquire(ids, wait_s=wait_s, log=log)
     os.environ["CUDA_VISIBLE_DEVICES"] = lease.device_id
     _HELD = lease
