@@ -21,6 +21,7 @@ import functools
 import inspect
 import math
 import sys
+import textwrap
 import types
 import typing
 from dataclasses import dataclass, field
@@ -162,7 +163,8 @@ class EnvConfig:
     while one group's emulators run (ale-py's own threads), the net acts for another, so env
     stepping and inference overlap. 1 = the classic synchronous loop. Each env sees the same
     emulator and seed either way; only the order of the policy's random draws changes. Must
-    divide ``ppo.num_envs``. Pays most on a GPU (whose inference otherwise idles the emulators)."""
+    divide ``ppo.num_envs``. Pays most on a GPU (whose inference otherwise idles the emulators):
+    on a 16-core GPU box 2 groups x 8 threads was fastest; on 2 CPU cores, 1."""
 
 
 @dataclass
@@ -414,7 +416,7 @@ def _field_docs(cls: type) -> dict[str, str]:
     """The docstrings under a dataclass's fields (of ``cls`` and its bases), each on one line."""
     docs: dict[str, str] = {}
     for klass in reversed(cls.__mro__[:-1]):
-        body = ast.parse(inspect.getsource(klass)).body[0].body
+        body = ast.parse(textwrap.dedent(inspect.getsource(klass))).body[0].body
         for node, nxt in zip(body, body[1:]):
             if (
                 isinstance(node, ast.AnnAssign)
