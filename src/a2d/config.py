@@ -482,6 +482,8 @@ def _object_node(cls: type) -> dict[str, Any]:
     hints, docs = _hints(cls), _field_docs(cls)
     props = {}
     for f in dataclasses.fields(cls):
+        if f.name not in docs:
+            raise TypeError(f"config field {cls.__name__}.{f.name} has no docstring under it")
         node = {"description": docs[f.name], **_node(hints[f.name], dict(f.metadata))}
         if not dataclasses.is_dataclass(hints[f.name]):
             node["default"] = _json_default(_field_default(f))
