@@ -114,7 +114,8 @@ def test_load_merges_files_in_order_then_overrides(tmp_path):
     a.write_text("ppo: {num_envs: 8, num_steps: 128}\nseeds: [1, 2]\n")
     b.write_text("ppo: {num_envs: 4}\n")
     cfg = config.load([a, b], {"ppo": {"num_steps": 64}})
-    assert cfg == {"ppo": {"num_envs": 4, "num_steps": 64}, "seeds": [1, 2]}
+    assert (cfg["ppo"]["num_envs"], cfg["ppo"]["num_steps"], cfg["seeds"]) == (4, 64, [1, 2])
+    assert cfg == config.complete({"ppo": {"num_envs": 4, "num_steps": 64}, "seeds": [1, 2]})
 
 
 # ---- the shipped files --------------------------------------------------------------------
@@ -259,3 +260,201 @@ def test_resolve_device_without_gpu(monkeypatch):
 def test_resolve_device_unknown_name():
     with pytest.raises(ConfigError, match="unknown device"):
         config.resolve_device("tpu")
+
+
+# ---- one definition: the dataclasses ------------------------------------------------------
+
+_TYPE_OF = {bool: "boolean", int: "integer", float: "number", str: "string", list: "array"}
+_RANGE = {"ge": "minimum", "gt": "exclusiveMinimum", "le": "maximum", "lt": "exclusiveMaximum"}
+
+
+def _check_object(cls, node, path):
+    """The committed schema node of dataclass ``cls`` says what its fields say, key for key."""
+    import dataclasses
+    import typing
+
+    hints = typing.get_type_hints(cls, globalns=vars(config))
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    assert node["additionalProperties"] is False, path
+    assert list(node["properties"]) == list(fields), f"{path}: schema keys != dataclass fields"
+    for name, f in fields.items():
+        where, prop, tp = f"{path}{name}", node["properties"][name], hints[name]
+        assert prop["description"], where
+        if dataclasses.is_dataclass(tp):
+            _check_object(tp, prop, where + ".")
+            continue
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        if typing.get_origin(tp) is dict:  # the method registry
+            default = {k: dataclasses.asdict(v) for k, v in default.items()}
+            _check_object(config.MethodConfig, prop["additionalProperties"], where + ".<name>.")
+        assert prop["default"] == default, where
+        args = typing.get_args(tp)
+        nullable = type(None) in args
+        if nullable:
+            (tp,) = [a for a in args if a is not type(None)]
+        if typing.get_origin(tp) is typing.Literal:
+            assert prop["enum"] == list(typing.get_args(tp)), where
+            continue
+        kind = "object" if typing.get_origin(tp) is dict else _TYPE_OF[typing.get_origin(tp) or tp]
+        assert prop["type"] == ([kind, "null"] if nullable else kind), where
+        meta = f.metadata
+        for key, word in _RANGE.items():
+            assert prop.get(word) == meta.get(key), f"{where}: {word}"
+        if kind == "array":
+            length = meta.get("length")
+            assert prop.get("minItems") == (length or (1 if meta.get("nonempty") else None)), where
+            assert prop.get("maxItems") == length, where
+            assert prop.get("uniqueItems", False) == meta.get("unique", False), where
+            items = meta.get("items", {})
+            for key, word in _RANGE.items():
+                assert prop["items"].get(word) == items.get(key), f"{where} items: {word}"
+        elif kind == "string":
+            assert prop.get("minLength") == (1 if meta.get("nonempty") else None), where
+
+
+def test_committed_schema_is_the_generated_one(repo):
+    committed = (repo / "workflow" / "schemas" / "config.schema.yaml").read_text()
+    assert committed == config.schema_yaml(), (
+        "workflow/schemas/config.schema.yaml is stale: run "
+        "`python -m a2d.config --schema > workflow/schemas/config.schema.yaml`"
+    )
+
+
+def test_committed_schema_matches_the_dataclasses_both_ways(repo):
+    import yaml
+
+    committed = yaml.safe_load((repo / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    _check_object(config.Config, committed, "")
+
+
+def test_committed_docs_are_the_generated_ones(repo):
+    committed = (repo / "docs" / "configuration.md").read_text()
+    assert committed == config.docs_markdown(), (
+        "docs/configuration.md is stale: run `python -m a2d.config --docs > docs/configuration.md`"
+    )
+    for key in ("`ppo.learning_rate` | `0.00025`", "`resources.gpu` | `1`", "`search.mode`"):
+        assert key in committed
+
+
+def test_generator_command_prints_the_files(repo, venv_env):
+    import subprocess
+    import sys
+
+    env = {**venv_env, "PYTHONPATH": str(repo / "src")}
+    for flag, text in (("--schema", config.schema_yaml()), ("--docs", config.docs_markdown())):
+        p = subprocess.run(
+            [sys.executable, "-m", "a2d.config", flag], capture_output=True, text=True, env=env
+        )
+        assert p.returncode == 0, p.stderr
+        assert p.stdout == text
+
+
+def test_a_new_field_reaches_the_schema_with_its_range_and_default():
+    """What adding a hyperparameter takes: one field; its schema node follows from it."""
+    import dataclasses
+
+    @dataclasses.dataclass
+    class Section:
+        width: int = config.setting(3, ge=1)
+        """Width."""
+        band: list[float] | None = config.setting(None, length=2, items=dict(gt=0, lt=1))
+        """Band."""
+
+    node = config._object_node(Section)
+    assert node["properties"]["width"] == {
+        "description": "Width.",
+        "type": "integer",
+        "minimum": 1,
+        "default": 3,
+    }
+    band = node["properties"]["band"]
+    assert band["type"] == ["array", "null"] and (band["minItems"], band["maxItems"]) == (2, 2)
+    assert band["items"] == {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1}
+
+
+def test_defaults_are_a_valid_complete_config():
+    d = config.defaults()
+    config.validate(d)
+    assert config.complete({}) == d
+    assert list(d) == [f.name for f in __import__("dataclasses").fields(config.Config)]
+
+
+def test_choices_are_defined_once_and_used_by_the_schema():
+    props = config.schema()["properties"]
+    assert tuple(props["device"]["enum"]) == config.DEVICES == ("auto", "cpu", "cuda")
+    assert tuple(props["precision"]["enum"]) == config.PRECISIONS == ("auto", "fp32", "bf16")
+    assert tuple(props["model"]["properties"]["norm"]["enum"]) == config.NORMS
+    assert tuple(props["search"]["properties"]["mode"]["enum"]) == config.SEARCH_MODES
+    method = props["methods"]["additionalProperties"]["properties"]
+    assert tuple(method["optimisation"]["enum"]) == config.OPTIMISATIONS
+    assert config.OPTIMISATIONS == ("one_level", "bi_level")
+
+
+@pytest.mark.parametrize(
+    "over, words",
+    [
+        ({"search": {"mode": "medium"}}, ["search.mode", "hard, soft"]),
+        ({"model": {"norm": "layer"}}, ["model.norm", "none, batch, group"]),
+        ({"precision": "fp16"}, ["precision", "auto, fp32, bf16"]),
+        ({"methods": {"m": {"optimisation": "tri_level"}}}, ["methods.m.optimisation", "bi_level"]),
+        ({"resources": {"gpu": -1}}, ["resources.gpu", "an integer >= 0"]),
+        ({"results": ""}, ["results", "a non-empty string"]),
+    ],
+)
+def test_bad_choices_refused_in_one_line_by_load_and_train_config(over, words):
+    for build in (config.load, config.train_config):
+        with pytest.raises(ConfigError) as e:
+            build(overrides=over) if build is config.load else build(over)
+        msg = str(e.value)
+        assert "\n" not in msg
+        for w in words:
+            assert w in msg, (build.__name__, msg)
+
+
+# ---- complete configs -----------------------------------------------------------------------
+
+
+def test_complete_fills_defaults_and_keeps_given_keys_and_order():
+    cfg = {"search": {"steps": 5, "methods": ["vanilla_dnas"]}, "ppo": {"num_steps": 64}}
+    full = config.complete(cfg)
+    assert full["search"]["steps"] == 5 and full["search"]["mode"] == "hard"
+    assert full["ppo"]["num_steps"] == 64 and full["ppo"]["gamma"] == 0.99
+    assert full["resources"] == {"train_threads": 2, "train_mem_mb": 6000, "gpu": 1}
+    assert full["search"]["main_method"] == "a2d_one_level"
+    assert full["baselines"] == ["vanilla", "resnet14", "resnet20"]
+    # the given keys first, in their order; then the rest in field order
+    assert list(full)[:2] == ["search", "ppo"]
+    assert list(full["search"])[:3] == ["steps", "methods", "mode"]
+    assert cfg == {"search": {"steps": 5, "methods": ["vanilla_dnas"]}, "ppo": {"num_steps": 64}}
+    assert config.complete(full) == full and list(config.complete(full)) == list(full)
+
+
+def test_complete_methods_registry():
+    full = config.complete({"methods": {"mine": {"critic": 0.0}, "a2d_bi_level": {"actor": 2.0}}})
+    reg = full["methods"]
+    assert reg["mine"] == {"critic": 0.0, "actor": 1.0, "optimisation": "one_level"}
+    assert reg["a2d_bi_level"] == {"actor": 2.0, "critic": 0.5, "optimisation": "bi_level"}
+    assert set(config.DEFAULT_METHODS) < set(reg)
+    assert config.methods(full)["mine"] == config.MethodConfig(1.0, 0.0, "one_level")
+
+
+def test_shipped_config_is_complete_after_load_and_asks_for_a_gpu(repo):
+    cfg = config.load([repo / "config.yaml"])
+    assert cfg["resources"]["gpu"] == 1  # config.yaml's value is the default
+    assert config.ResourcesConfig().gpu == 1
+    assert cfg["ppo"] == config.defaults()["ppo"] | {"total_steps": 10_000_000}
+    assert cfg["methods"] == config.defaults()["methods"]
+    quick = config.load([repo / "config.yaml", repo / "presets" / "quick.yaml"])
+    assert quick["resources"]["gpu"] == 0 and quick["search"]["main_method"] == "a2d_one_level"
+
+
+def test_check_workflow_method_lists():
+    config.check_workflow(config.defaults())
+    bad = config.complete({"search": {"main_method": "nope"}})
+    with pytest.raises(ConfigError, match="unknown search method 'nope'"):
+        config.check_workflow(bad)
+    bad = config.complete({"search": {"methods": ["vanilla_dnas"]}})
+    with pytest.raises(
+        ConfigError, match=r"'a2d_\w+' is in a figure/table list but not in search.methods"
+    ):
+        config.check_workflow(bad)

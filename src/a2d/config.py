@@ -1,21 +1,32 @@
-"""Configuration: one typed place for every hyperparameter, loading and validation.
+"""Configuration: every setting written once, in the dataclasses below.
 
-The same loader serves the CLI and the Snakemake workflow: YAML files are deep-merged in order
-(config.yaml, then a preset), validated against ``workflow/schemas/config.schema.yaml`` (unknown
-keys refused, types and ranges checked), and turned into the dataclasses below. A key missing
-from the files takes the dataclass default, which is the CleanRL ``ppo_atari.py`` value.
+Each field is one config key: its default, its type (``Literal`` for a fixed set of choices), its
+range (``setting(..., ge=1)``) and its one-line docstring. From them come the JSON schema that
+validates a config (``schema()``; written to ``workflow/schemas/config.schema.yaml`` by
+``python -m a2d.config --schema``), the reference ``docs/configuration.md`` (``--docs``) and the
+defaults that fill a loaded config in. The CLI and the Snakemake workflow load a config the same
+way: YAML files deep-merged in order (config.yaml, then a preset), validated once (unknown keys
+and bad values refused with one line naming the key, the value and what is valid), then completed
+with the defaults, which for PPO are the CleanRL ``ppo_atari.py`` values.
 """
 
 from __future__ import annotations
 
+import argparse
+import ast
 import copy
 import dataclasses
 import difflib
+import functools
+import inspect
 import math
+import sys
+import textwrap
+import types
+import typing
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
@@ -26,41 +37,97 @@ class ConfigError(A2DError):
     pass
 
 
+# ---- allowed values: each set written once, here ---------------------------------------------
+
+Device = Literal["auto", "cpu", "cuda"]
+Precision = Literal["auto", "fp32", "bf16"]
+Norm = Literal["none", "batch", "group"]
+SearchMode = Literal["hard", "soft"]
+Optimisation = Literal["one_level", "bi_level"]
+
+DEVICES: tuple[str, ...] = typing.get_args(Device)
+PRECISIONS: tuple[str, ...] = typing.get_args(Precision)
+NORMS: tuple[str, ...] = typing.get_args(Norm)
+SEARCH_MODES: tuple[str, ...] = typing.get_args(SearchMode)
+OPTIMISATIONS: tuple[str, ...] = typing.get_args(Optimisation)
+
+_RANGE_KEYS = {"ge": "minimum", "gt": "exclusiveMinimum", "le": "maximum", "lt": "exclusiveMaximum"}
+
+
+def setting(
+    default: Any,
+    *,
+    ge: float | None = None,
+    gt: float | None = None,
+    le: float | None = None,
+    lt: float | None = None,
+    nonempty: bool = False,
+    unique: bool = False,
+    length: int | None = None,
+    items: dict[str, Any] | None = None,
+) -> Any:
+    """A config field: its default and what the schema checks beyond its type.
+
+    ``ge``/``gt``/``le``/``lt``: number range (>=, >, <=, <); ``nonempty``: a string of at least
+    one character, a list of at least one item; ``unique``: list items distinct; ``length``: list
+    of exactly that many items; ``items``: the same keywords for each item of a list."""
+    meta = {
+        k: v
+        for k, v in dict(
+            ge=ge,
+            gt=gt,
+            le=le,
+            lt=lt,
+            nonempty=nonempty or None,
+            unique=unique or None,
+            length=length,
+            items=items,
+        ).items()
+        if v is not None
+    }
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: copy.deepcopy(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+# ---- one training run --------------------------------------------------------------------------
+
+
 @dataclass
 class PPOConfig:
-    total_steps: int = 10_000_000
+    total_steps: int = setting(10_000_000, ge=1)
     """Environment steps (agent decisions, summed over envs; 1 step = `frameskip` frames)."""
-    num_envs: int = 8
+    num_envs: int = setting(8, ge=1)
     """Parallel training environments."""
-    num_steps: int = 128
+    num_steps: int = setting(128, ge=1)
     """Rollout length per environment per PPO iteration."""
-    learning_rate: float = 2.5e-4
+    learning_rate: float = setting(2.5e-4, gt=0)
     """Adam learning rate (start value when annealed)."""
     anneal_lr: bool = True
     """Anneal the learning rate linearly to 0 over `total_steps`."""
-    gamma: float = 0.99
+    gamma: float = setting(0.99, gt=0, le=1)
     """Discount factor."""
-    gae_lambda: float = 0.95
+    gae_lambda: float = setting(0.95, ge=0, le=1)
     """GAE lambda."""
-    num_minibatches: int = 4
+    num_minibatches: int = setting(4, ge=1)
     """Minibatches per epoch (minibatch size = num_envs * num_steps / num_minibatches)."""
-    update_epochs: int = 4
+    update_epochs: int = setting(4, ge=1)
     """PPO epochs per rollout."""
     norm_adv: bool = True
     """Normalise advantages per minibatch."""
-    clip_coef: float = 0.1
+    clip_coef: float = setting(0.1, gt=0)
     """PPO surrogate clipping coefficient."""
     clip_vloss: bool = True
     """Clip the value loss as in the PPO paper's implementation."""
-    ent_coef: float = 0.01
+    ent_coef: float = setting(0.01, ge=0)
     """Entropy bonus coefficient."""
-    vf_coef: float = 0.5
+    vf_coef: float = setting(0.5, ge=0)
     """Value loss coefficient."""
-    max_grad_norm: float = 0.5
+    max_grad_norm: float = setting(0.5, gt=0)
     """Global gradient-norm clip."""
-    adam_eps: float = 1e-5
+    adam_eps: float = setting(1e-5, gt=0)
     """Adam epsilon."""
-    target_kl: float | None = None
+    target_kl: float | None = setting(None, gt=0)
     """Stop the epochs of an update early once the approximate KL exceeds this (None: never)."""
 
     @property
@@ -74,11 +141,11 @@ class PPOConfig:
 
 @dataclass
 class EnvConfig:
-    repeat_action_probability: float = 0.0
+    repeat_action_probability: float = setting(0.0, ge=0, le=1)
     """Sticky actions during training (set explicitly; ALE v5's default would be 0.25)."""
-    frameskip: int = 4
+    frameskip: int = setting(4, ge=1)
     """Frames per agent step (observation is the max of the last two)."""
-    noop_max: int = 30
+    noop_max: int = setting(30, ge=0)
     """Up to this many no-op steps after a reset."""
     episodic_life: bool = True
     """A lost life ends the episode for the value bootstrap (the game itself goes on)."""
@@ -87,53 +154,54 @@ class EnvConfig:
     only in games whose action 1 is FIRE. It is part of the environment's dynamics."""
     reward_clipping: bool = True
     """Clip training rewards to their sign (training only; test scores are never clipped)."""
-    max_episode_frames: int = 108_000
+    max_episode_frames: int = setting(108_000, ge=1)
     """Truncate a training episode after this many frames (30 min of play)."""
-    num_threads: int = 0
+    num_threads: int = setting(0, ge=0)
     """Threads of ale-py's vector env (0 = its own choice), per env group."""
-    async_groups: int = 1
+    async_groups: int = setting(1, ge=1)
     """Split the ``ppo.num_envs`` training envs into this many groups stepped asynchronously:
     while one group's emulators run (ale-py's own threads), the net acts for another, so env
     stepping and inference overlap. 1 = the classic synchronous loop. Each env sees the same
     emulator and seed either way; only the order of the policy's random draws changes. Must
-    divide ``ppo.num_envs``. Pays most on a GPU (whose inference otherwise idles the emulators)."""
+    divide ``ppo.num_envs``. Pays most on a GPU (whose inference otherwise idles the emulators):
+    on a 16-core GPU box 2 groups x 8 threads was fastest; on 2 CPU cores, 1."""
 
 
 @dataclass
 class EvalConfig:
-    episodes: int = 30
+    episodes: int = setting(30, ge=1)
     """Test episodes of the final evaluation (eval.json)."""
-    curve_episodes: int = 30
+    curve_episodes: int = setting(30, ge=1)
     """Test episodes of each periodic evaluation during training (curve.csv)."""
-    interval: int = 250_000
+    interval: int = setting(250_000, ge=1)
     """Environment steps between periodic test evaluations (step 0 is always evaluated)."""
-    num_envs: int = 8
+    num_envs: int = setting(8, ge=1)
     """Test episodes run in parallel."""
-    frame_cap: int = 108_000
+    frame_cap: int = setting(108_000, ge=1)
     """Frames after which a test episode is cut (108k frames = 30 min of play)."""
-    sticky: float = 0.0
+    sticky: float = setting(0.0, ge=0, le=1)
     """repeat_action_probability during test episodes."""
-    noop_max: int = 30
+    noop_max: int = setting(30, ge=0)
     """Random no-op starts of test episodes."""
 
 
 @dataclass
 class ModelConfig:
-    norm: str = "none"
-    """Normalisation inside residual/searchable blocks: none | batch | group."""
-    fc_dim: int = 512
+    norm: Norm = "none"
+    """Normalisation inside residual/searchable blocks."""
+    fc_dim: int = setting(512, ge=1)
     """Width of the fully connected layer before the actor and critic heads."""
 
 
 @dataclass
 class MethodConfig:
-    """One search method of the registry (DESIGN.md §2 table)."""
+    """One search method of the registry (``methods:``)."""
 
-    actor: float = 1.0
+    actor: float = setting(1.0, ge=0)
     """lambda_a: weight of KL(pi_teacher || pi_student) (0 = no actor distillation)."""
-    critic: float = 0.5
+    critic: float = setting(0.5, ge=0)
     """lambda_c: weight of (V_student - V_teacher)^2 (0 = no critic distillation)."""
-    optimisation: str = "one_level"
+    optimisation: Optimisation = "one_level"
     """one_level: weights and alpha step on every minibatch from one backward pass;
     bi_level: minibatches alternate between a weights step and an alpha step (first order)."""
 
@@ -149,42 +217,181 @@ DEFAULT_METHODS = {
 
 @dataclass
 class SearchConfig:
-    steps: int = 10_000_000
+    steps: int = setting(10_000_000, ge=1)
     """Environment steps of one search (PPO on the supernet)."""
-    mode: str = "hard"
+    mode: SearchMode = "hard"
     """hard: straight-through Gumbel, only the sampled op runs; soft: weighted sum of all ops."""
-    tau_start: float = 5.0
+    tau_start: float = setting(5.0, gt=0)
     """Gumbel-softmax temperature at the end of the warm-up."""
-    tau_end: float = 0.5
+    tau_end: float = setting(0.5, gt=0)
     """Temperature at the end of the search (annealed exponentially)."""
-    warmup: float = 0.2
+    warmup: float = setting(0.2, ge=0, le=1)
     """Fraction of the search that trains weights only, ops sampled uniformly."""
-    alpha_lr: float = 3e-4
+    alpha_lr: float = setting(3e-4, gt=0)
     """Adam learning rate of alpha."""
-    alpha_betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
+    alpha_betas: list[float] = setting([0.5, 0.999], length=2, items=dict(ge=0, lt=1))
     """Adam betas of alpha."""
-    lambda_f: float = 0.1
+    lambda_f: float = setting(0.1, ge=0)
     """Weight of the cost term lambda_f * E_alpha[MACs] / MACs_ref."""
-    macs_ref_arch: str = "vanilla"
+    macs_ref_arch: str = setting("vanilla", nonempty=True)
     """MACs_ref = the MACs of this architecture."""
-    macs_band: list[float] | None = None
+    macs_band: list[float] | None = setting(None, length=2, items=dict(gt=0))
     """Optional [low, high] MACs of the derived net: lambda_f doubles above it, halves below."""
-    eval_interval: int | None = None
+    eval_interval: int | None = setting(None, ge=1)
     """Steps between test evaluations of the argmax architecture during a search (Fig 2);
     None: eval.interval, but at least 8 points per search."""
 
 
 @dataclass
 class DistillConfig:
-    actor: float = 1.0
+    """Teacher distillation when retraining a searched net."""
+
+    actor: float = setting(1.0, ge=0)
     """lambda_a of retraining a searched net with its teacher (0 = off)."""
-    critic: float = 0.5
+    critic: float = setting(0.5, ge=0)
     """lambda_c of retraining a searched net with its teacher (0 = off)."""
+
+
+# ---- the workflow: what to run, and with what -------------------------------------------------
+
+
+@dataclass
+class WorkflowSearchConfig(SearchConfig):
+    """``search:`` of a config: one search's settings plus which methods the workflow runs."""
+
+    methods: list[str] = setting(list(DEFAULT_METHODS), nonempty=True, unique=True)
+    """Search methods run on the figure games (names from the methods registry)."""
+    fig2_methods: list[str] = setting(
+        ["vanilla_dnas", "a2d_one_level", "a2d_bi_level"], nonempty=True, unique=True
+    )
+    """The schemes compared in Fig 2 and Table 3."""
+    ablation_methods: list[str] = setting(
+        ["vanilla_dnas", "a2d_actor_only", "a2d_critic_only", "a2d_one_level"],
+        nonempty=True,
+        unique=True,
+    )
+    """Table 2 rows: none / actor / critic / both distillation."""
+    main_method: str = "a2d_one_level"
+    """The method whose derived agents stand for A2D (searched on every game: Fig 3, Tables 1
+    and 4)."""
+
+
+@dataclass
+class TeacherConfig:
+    arch: str = setting("resnet20", nonempty=True)
+    """Architecture of the teacher distilled into the searched student."""
+    seed: int = setting(1, ge=0)
+    """Which seed's run of that architecture is the teacher."""
+
+
+@dataclass
+class SweepConfig:
+    archs: list[str] = setting(
+        ["vanilla", "resnet8", "resnet14", "resnet20", "resnet32"],
+        nonempty=True,
+        unique=True,
+        items=dict(nonempty=True),
+    )
+    """Fig 1: the models of growing size trained on the figure games."""
+
+
+@dataclass
+class CheckpointConfig:
+    interval: int = setting(500_000, ge=1)
+    """Environment steps between resume checkpoints (<run>/resume/ckpt.pt)."""
+
+
+@dataclass
+class ResourcesConfig:
+    """What each training job asks the scheduler for."""
+
+    train_threads: int = setting(2, ge=1)
+    """CPU threads of a training or search job."""
+    train_mem_mb: int = setting(6000, ge=1)
+    """Memory of a training or search job, in MB."""
+    gpu: int = setting(1, ge=0)
+    """GPUs per training job; run with --resources gpu=N (0 on CPU-only boxes)."""
+
+
+@dataclass
+class Config:
+    """The whole configuration: config.yaml, overlaid by presets, ``--config`` and ``--set``."""
+
+    results: str = setting("results", nonempty=True)
+    """Root of the results tree of this preset (runs/, teachers/, figures/, ...)."""
+    device: Device = "auto"
+    """Where the nets run (auto: CUDA when present)."""
+    torch_threads: int = setting(0, ge=0)
+    """Intra-op CPU threads (0 = one per core on a CPU run, 1 on a GPU run)."""
+    precision: Precision = "auto"
+    """fp32 | bf16 | auto. bf16: the nets' convolutions and hidden layers run under bfloat16
+    autocast (weights, optimiser, policy/value heads and losses stay float32); auto: bf16 on a
+    CUDA GPU with bf16 support and on a CPU with native bf16 instructions (AMX or AVX512-BF16),
+    float32 elsewhere. On a CPU, depthwise convolutions stay float32 (measured slower in bf16)."""
+    games: list[str] = setting(
+        [
+            "Alien",
+            "Assault",
+            "Asterix",
+            "Asteroids",
+            "BeamRider",
+            "Boxing",
+            "Breakout",
+            "Enduro",
+            "MsPacman",
+            "Pong",
+            "Qbert",
+            "SpaceInvaders",
+        ],
+        nonempty=True,
+        unique=True,
+        items=dict(nonempty=True),
+    )
+    """ALE games (e.g. Breakout, MsPacman) of the per-game experiments (Fig 3, Tables 1 and 4)."""
+    figure_games: list[str] = setting(
+        ["Breakout", "Pong", "BeamRider", "SpaceInvaders"],
+        nonempty=True,
+        unique=True,
+        items=dict(nonempty=True),
+    )
+    """Games of Figures 1 and 2 (the size sweep and the search comparison)."""
+    seeds: list[int] = setting([1, 2, 3], nonempty=True, unique=True, items=dict(ge=0))
+    """Seeds of every run and search."""
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    """The teacher of each game's searches and retraining."""
+    sweep: SweepConfig = field(default_factory=SweepConfig)
+    """The model-size sweep (Fig 1)."""
+    baselines: list[str] = setting(
+        ["vanilla", "resnet14", "resnet20"], nonempty=True, unique=True, items=dict(nonempty=True)
+    )
+    """Manual nets trained on every game for Fig 3, Table 1 and the aggregate, smallest first;
+    A2D's MACs saving in Table 1 is against the last one."""
+    model: ModelConfig = field(default_factory=ModelConfig)
+    """The nets."""
+    ppo: PPOConfig = field(default_factory=PPOConfig)
+    """PPO training (CleanRL ppo_atari.py defaults)."""
+    search: WorkflowSearchConfig = field(default_factory=WorkflowSearchConfig)
+    """The architecture search."""
+    methods: dict[str, MethodConfig] = field(
+        default_factory=lambda: {k: dataclasses.replace(v) for k, v in DEFAULT_METHODS.items()}
+    )
+    """The registry of search methods; a new method is a new entry (its keys default as below)."""
+    distill: DistillConfig = field(default_factory=DistillConfig)
+    """Teacher distillation when retraining a searched net."""
+    env: EnvConfig = field(default_factory=EnvConfig)
+    """The training environment (ale-py AtariVectorEnv)."""
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    """The test protocol: full games, raw scores, sampled actions."""
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    """Resume checkpoints."""
+    resources: ResourcesConfig = field(default_factory=ResourcesConfig)
+    """What each training job asks the scheduler for."""
 
 
 @dataclass
 class TrainConfig:
-    """Everything one training run needs (what `a2d train` and the `train` rule consume)."""
+    """Everything one training run needs (what `a2d train` and the `train` rule consume): the
+    run's view of a ``Config``. Its keys, defaults and docs are those of ``Config``."""
 
     ppo: PPOConfig = field(default_factory=PPOConfig)
     env: EnvConfig = field(default_factory=EnvConfig)
@@ -192,35 +399,120 @@ class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)
-    checkpoint_interval: int = 500_000
-    """Environment steps between resume checkpoints."""
-    device: str = "auto"
-    """auto | cpu | cuda."""
-    precision: str = "auto"
-    """fp32 | bf16 | auto. bf16: the nets' convolutions and hidden layers run under bfloat16
-    autocast (weights, optimiser, policy/value heads and losses stay float32); auto: bf16 on a
-    CUDA GPU with bf16 support and on a CPU with native bf16 instructions (AMX or AVX512-BF16),
-    float32 elsewhere. On a CPU, depthwise convolutions stay float32 (measured slower in bf16)."""
-    torch_threads: int = 0
-    """Intra-op CPU threads (0 = one per core on a CPU run, 1 on a GPU run)."""
+    checkpoint_interval: int = CheckpointConfig.interval
+    device: Device = Config.device
+    precision: Precision = Config.precision
+    torch_threads: int = Config.torch_threads
 
 
-_SECTIONS = {
-    "ppo": PPOConfig,
-    "env": EnvConfig,
-    "eval": EvalConfig,
-    "model": ModelConfig,
-    "search": SearchConfig,
-    "distill": DistillConfig,
-}
+# ---- schema, defaults and docs, all from the dataclasses ---------------------------------------
+
+_SCHEMA_FILE = "workflow/schemas/config.schema.yaml"
+_DOCS_FILE = "docs/configuration.md"
 
 
-_WORKFLOW_ONLY = {"search": ("methods", "fig2_methods", "ablation_methods", "main_method")}
+@functools.cache
+def _field_docs(cls: type) -> dict[str, str]:
+    """The docstrings under a dataclass's fields (of ``cls`` and its bases), each on one line."""
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__[:-1]):
+        body = ast.parse(textwrap.dedent(inspect.getsource(klass))).body[0].body
+        for node, nxt in zip(body, body[1:]):
+            if (
+                isinstance(node, ast.AnnAssign)
+                and isinstance(node.target, ast.Name)
+                and isinstance(nxt, ast.Expr)
+                and isinstance(nxt.value, ast.Constant)
+                and isinstance(nxt.value.value, str)
+            ):
+                docs[node.target.id] = " ".join(nxt.value.value.split())
+    return docs
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls, globalns=vars(sys.modules[__name__]))
+
+
+def _json_default(value: Any) -> Any:
+    if dataclasses.is_dataclass(value):
+        return dataclasses.asdict(value)
+    if isinstance(value, dict):
+        return {k: _json_default(v) for k, v in value.items()}
+    return copy.deepcopy(value)
+
+
+def _field_default(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    return f.default_factory()
+
+
+def _node(tp: Any, meta: dict[str, Any]) -> dict[str, Any]:
+    """The schema node of one type (with its ``setting`` constraints)."""
+    nullable = False
+    if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        nullable, (tp,) = len(args) < len(typing.get_args(tp)), args
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return {"enum": list(typing.get_args(tp))}
+    if dataclasses.is_dataclass(tp):
+        return _object_node(tp)
+    if origin is dict:
+        return {"type": "object", "additionalProperties": _node(typing.get_args(tp)[1], {})}
+    kind = {bool: "boolean", int: "integer", float: "number", str: "string", list: "array"}[
+        origin or tp
+    ]
+    node: dict[str, Any] = {"type": [kind, "null"] if nullable else kind}
+    for key, word in _RANGE_KEYS.items():
+        if key in meta:
+            node[word] = meta[key]
+    if meta.get("nonempty"):
+        node["minLength" if kind == "string" else "minItems"] = 1
+    if "length" in meta:
+        node["minItems"] = node["maxItems"] = meta["length"]
+    if meta.get("unique"):
+        node["uniqueItems"] = True
+    if kind == "array":
+        node["items"] = _node(typing.get_args(tp)[0], meta.get("items", {}))
+    return node
+
+
+def _object_node(cls: type) -> dict[str, Any]:
+    hints, docs = _hints(cls), _field_docs(cls)
+    props = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in docs:
+            raise TypeError(f"config field {cls.__name__}.{f.name} has no docstring under it")
+        node = {"description": docs[f.name], **_node(hints[f.name], dict(f.metadata))}
+        if not dataclasses.is_dataclass(hints[f.name]):
+            node["default"] = _json_default(_field_default(f))
+        props[f.name] = node
+    return {"type": "object", "additionalProperties": False, "properties": props}
+
+
+@functools.cache
+def _schema() -> dict[str, Any]:
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "description": (
+            "a2d configuration. config.yaml is the paper-scale experiment; presets/*.yaml overlay"
+            " it. Unknown keys are refused everywhere. GENERATED from the dataclasses of"
+            " src/a2d/config.py by `python -m a2d.config --schema`; do not edit."
+        ),
+        **_object_node(Config),
+    }
 
 
 def schema() -> dict[str, Any]:
-    with resources.files("a2d").joinpath("config.schema.yaml").open() as f:
-        return yaml.safe_load(f)
+    """The JSON schema of a config, built from the dataclasses (keys, types, ranges, choices,
+    defaults and docs)."""
+    return copy.deepcopy(_schema())
+
+
+def defaults() -> dict[str, Any]:
+    """The complete default config (``Config()`` as a dict, in field order)."""
+    return _json_default(Config())
 
 
 def deep_merge(base: dict, over: dict) -> dict:
@@ -231,6 +523,33 @@ def deep_merge(base: dict, over: dict) -> dict:
         else:
             out[k] = copy.deepcopy(v)
     return out
+
+
+def _fill(cfg: dict[str, Any], default: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(cfg)
+    for k, v in default.items():
+        if k not in out:
+            out[k] = copy.deepcopy(v)
+        elif isinstance(v, dict) and isinstance(out[k], dict):
+            out[k] = _fill(out[k], v)
+    return out
+
+
+def complete(cfg: dict[str, Any]) -> dict[str, Any]:
+    """``cfg`` with every key it leaves out set to its default; a new ``methods`` entry gets the
+    method defaults. The keys ``cfg`` has keep their order and the added ones follow in field
+    order, so a config that names every key comes back unchanged (the jobs' arguments built from
+    it, and with them Snakemake's rerun decisions, stay as they were)."""
+    out = _fill(cfg, defaults())
+    if isinstance(out.get("methods"), dict):
+        entry = dataclasses.asdict(MethodConfig())
+        out["methods"] = {
+            k: _fill(v, entry) if isinstance(v, dict) else v for k, v in out["methods"].items()
+        }
+    return out
+
+
+# ---- validation ---------------------------------------------------------------------------------
 
 
 def _error_path(err) -> str:
@@ -252,9 +571,11 @@ def describe(node: dict[str, Any]) -> str:
     """What a schema node accepts, in words (``an integer >= 1``, ``a number in (0, 1]``)."""
     if "enum" in node:
         return "one of " + ", ".join(str(v) for v in node["enum"])
-    types = node.get("type", [])
-    types = [types] if isinstance(types, str) else list(types)
-    words = " or ".join(_TYPE_WORDS.get(t, t) for t in types) or "a value"
+    types_ = node.get("type", [])
+    types_ = [types_] if isinstance(types_, str) else list(types_)
+    words = " or ".join(_TYPE_WORDS.get(t, t) for t in types_) or "a value"
+    if node.get("minLength") == 1:
+        words = words.replace("a string", "a non-empty string")
     lo, hi = node.get("minimum"), node.get("maximum")
     xlo, xhi = node.get("exclusiveMinimum"), node.get("exclusiveMaximum")
     if (lo is not None or xlo is not None) and (hi is not None or xhi is not None):
@@ -309,20 +630,24 @@ def _non_finite(obj: Any, path: tuple = ()) -> tuple[tuple, float] | None:
     return None
 
 
-def validate(cfg: dict[str, Any]) -> None:
-    """Validate a merged config dict against the schema; raise ConfigError with one line naming
-    the key, the problem and what is valid."""
+@functools.cache
+def _validator():
     import jsonschema
 
+    return jsonschema.Draft202012Validator(_schema())
+
+
+def validate(cfg: dict[str, Any]) -> None:
+    """Validate a (merged) config dict against ``schema()``; raise ConfigError with one line
+    naming the key, the problem and what is valid. The only validation a config gets."""
     if not isinstance(cfg, dict):
         raise ConfigError(f"a config must be a mapping, got {type(cfg).__name__}")
     bad = _non_finite(cfg)
     if bad:
         where = ".".join(str(p) for p in bad[0])
         raise ConfigError(f"bad config value at {where}: {bad[1]} (must be a finite number)")
-    sch = schema()
-    validator = jsonschema.Draft202012Validator(sch)
-    errors = sorted(validator.iter_errors(cfg), key=lambda e: [str(p) for p in e.absolute_path])
+    sch = _schema()
+    errors = sorted(_validator().iter_errors(cfg), key=lambda e: [str(p) for p in e.absolute_path])
     if not errors:
         return
     err = errors[0]
@@ -348,6 +673,22 @@ def validate(cfg: dict[str, Any]) -> None:
     raise ConfigError(f"bad config value at {where}: {msg}{valid}")
 
 
+def check_workflow(cfg: dict[str, Any]) -> None:
+    """What the schema cannot say about a complete config: every method the workflow runs is in
+    the registry, and the figure/table lists only name methods of ``search.methods``."""
+    s = cfg["search"]
+    for m in {*s["methods"], *s["fig2_methods"], *s["ablation_methods"], s["main_method"]}:
+        method(cfg, m)
+    for m in {*s["fig2_methods"], *s["ablation_methods"]}:
+        if m not in s["methods"]:
+            raise ConfigError(
+                f"search method {m!r} is in a figure/table list but not in search.methods"
+            )
+
+
+# ---- loading ------------------------------------------------------------------------------------
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
     try:
         with open(path) as f:
@@ -364,46 +705,49 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
 
 
 def load(paths: list[str | Path] = (), overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Merge YAML files in order, then overrides; validate; return the raw dict."""
+    """Merge YAML files in order, then overrides; validate; return the complete dict (every key
+    left out set to its default)."""
     cfg: dict[str, Any] = {}
     for p in paths:
         cfg = deep_merge(cfg, load_yaml(p))
     if overrides:
         cfg = deep_merge(cfg, overrides)
     validate(cfg)
-    return cfg
+    return complete(cfg)
+
+
+def _build(cls: type, section: dict[str, Any]) -> Any:
+    return cls(**{f.name: section[f.name] for f in dataclasses.fields(cls)})
 
 
 def train_config(cfg: dict[str, Any]) -> TrainConfig:
-    """Build the typed TrainConfig from a validated config dict (missing keys: defaults)."""
-    kwargs: dict[str, Any] = {}
-    for name, cls in _SECTIONS.items():
-        section = dict(cfg.get(name, {}))
-        for key in _WORKFLOW_ONLY.get(name, ()):  # read by the workflow, not by one run
-            section.pop(key, None)
-        kwargs[name] = cls(**section)
-    tc = TrainConfig(**kwargs)
-    if "checkpoint" in cfg and "interval" in cfg["checkpoint"]:
-        tc.checkpoint_interval = cfg["checkpoint"]["interval"]
-    if "device" in cfg:
-        tc.device = cfg["device"]
-    if "torch_threads" in cfg:
-        tc.torch_threads = cfg["torch_threads"]
-    if "precision" in cfg:
-        tc.precision = cfg["precision"]
+    """Build the typed TrainConfig from a config dict (keys left out: defaults)."""
+    full = complete(cfg)
+    validate(full)
+    tc = TrainConfig(
+        ppo=_build(PPOConfig, full["ppo"]),
+        env=_build(EnvConfig, full["env"]),
+        eval=_build(EvalConfig, full["eval"]),
+        model=_build(ModelConfig, full["model"]),
+        search=_build(SearchConfig, full["search"]),  # its workflow-only keys stay behind
+        distill=_build(DistillConfig, full["distill"]),
+        checkpoint_interval=full["checkpoint"]["interval"],
+        device=full["device"],
+        precision=full["precision"],
+        torch_threads=full["torch_threads"],
+    )
     check_train_config(tc)
     return tc
 
 
 def check_train_config(tc: TrainConfig) -> None:
+    """What the schema cannot say: relations between keys."""
     p = tc.ppo
     if p.batch_size % p.num_minibatches:
         raise ConfigError(
             f"ppo.num_envs*ppo.num_steps ({p.batch_size}) must be divisible by "
             f"ppo.num_minibatches ({p.num_minibatches})"
         )
-    if tc.search.mode not in ("hard", "soft"):
-        raise ConfigError(f"search.mode must be hard or soft; got {tc.search.mode!r}")
     band = tc.search.macs_band
     if band is not None and not (len(band) == 2 and 0 < band[0] < band[1]):
         raise ConfigError(f"search.macs_band must be [low, high] with 0 < low < high; got {band}")
@@ -411,18 +755,14 @@ def check_train_config(tc: TrainConfig) -> None:
         raise ConfigError(
             f"env.async_groups ({tc.env.async_groups}) must divide ppo.num_envs ({p.num_envs})"
         )
-    if tc.precision not in PRECISIONS:
-        raise ConfigError(f"unknown precision {tc.precision!r}; valid: {', '.join(PRECISIONS)}")
-    if tc.model.norm not in ("none", "batch", "group"):
-        raise ConfigError(f"model.norm must be one of none, batch, group; got {tc.model.norm!r}")
 
 
 def methods(cfg: dict[str, Any]) -> dict[str, MethodConfig]:
-    """The search-method registry: the defaults of DESIGN.md §2, overlaid by ``methods:``."""
-    out = {k: dataclasses.replace(v) for k, v in DEFAULT_METHODS.items()}
-    for name, m in (cfg.get("methods") or {}).items():
-        out[name] = MethodConfig(**{**dataclasses.asdict(out.get(name, MethodConfig())), **m})
-    return out
+    """The search-method registry: the defaults (``Config.methods``), overlaid by ``methods:``."""
+    return {
+        k: MethodConfig(**v)
+        for k, v in complete({"methods": cfg.get("methods") or {}})["methods"].items()
+    }
 
 
 def method(cfg: dict[str, Any], name: str) -> MethodConfig:
@@ -438,7 +778,7 @@ def to_dict(tc: TrainConfig) -> dict[str, Any]:
     return d
 
 
-PRECISIONS = ("auto", "fp32", "bf16")
+# ---- device and precision -----------------------------------------------------------------------
 
 
 def cpu_native_bf16() -> bool:
@@ -476,6 +816,96 @@ def resolve_device(name: str) -> str:
         raise ConfigError(
             "device: cuda was asked for but no CUDA GPU is available; valid: auto, cpu"
         )
-    if name not in ("cpu", "cuda"):
-        raise ConfigError(f"unknown device {name!r}; valid: auto, cpu, cuda")
+    if name not in DEVICES:
+        raise ConfigError(f"unknown device {name!r}; valid: {', '.join(DEVICES)}")
     return name
+
+
+# ---- the generated files ------------------------------------------------------------------------
+
+
+def schema_yaml() -> str:
+    """The text of ``workflow/schemas/config.schema.yaml``."""
+    return (
+        f"# GENERATED by `python -m a2d.config --schema > {_SCHEMA_FILE}`\n"
+        "# from the dataclasses of src/a2d/config.py: edit those, then regenerate.\n"
+        + yaml.dump(schema(), Dumper=_SchemaDumper, sort_keys=False, width=100)
+    )
+
+
+class _SchemaDumper(yaml.SafeDumper):
+    """Mappings as blocks, lists on one line."""
+
+
+_SchemaDumper.add_representer(
+    list, lambda d, v: d.represent_sequence("tag:yaml.org,2002:seq", v, flow_style=True)
+)
+
+
+def _cell(value: Any) -> str:
+    text = yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=10**6).strip()
+    text = text.removesuffix("\n...").removesuffix("...").strip()
+    return "`" + text.replace("|", "\\|") + "`"
+
+
+def docs_markdown() -> str:
+    """The text of ``docs/configuration.md``: every key, its default, what it accepts, its doc."""
+    lines = [
+        "# Configuration reference",
+        "",
+        f"<!-- GENERATED by `python -m a2d.config --docs > {_DOCS_FILE}` from the dataclasses of"
+        " src/a2d/config.py: edit those, then regenerate. -->",
+        "",
+        "Every key a config file (`config.yaml`, `presets/*.yaml`, `a2d ... --config FILE`) or"
+        " `a2d ... --set section.key=value` accepts. A key left out takes its default; unknown"
+        " keys and bad values are refused with a one-line error.",
+    ]
+
+    def section(title: str, node: dict[str, Any], prefix: str, doc: str) -> None:
+        lines.extend(["", f"## {title}", ""])
+        if doc:
+            lines.extend([doc, ""])
+        lines.extend(["| key | default | accepts | meaning |", "|---|---|---|---|"])
+        nested = []
+        for name, sub in node["properties"].items():
+            if "properties" in sub:
+                nested.append((name, sub))
+                continue
+            accepts = describe(sub)
+            if sub.get("type") == "object":
+                accepts = "a mapping: name -> " + ", ".join(
+                    sub["additionalProperties"]["properties"]
+                )
+            doc = sub["description"].replace("|", r"\|")
+            lines.append(f"| `{prefix}{name}` | {_cell(sub['default'])} | {accepts} | {doc} |")
+        for name, sub in nested:
+            section(f"`{prefix}{name}`", sub, f"{prefix}{name}.", sub["description"])
+
+    sch = schema()
+    section("Top level", sch, "", "")
+    entry = sch["properties"]["methods"]["additionalProperties"]
+    section(
+        "`methods.<name>`",
+        {"properties": {k: {**v} for k, v in entry["properties"].items()}},
+        "methods.<name>.",
+        "One entry of the method registry (a key left out of an entry: this default).",
+    )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(
+        prog="python -m a2d.config",
+        description="Print the files generated from the config dataclasses.",
+    )
+    what = ap.add_mutually_exclusive_group(required=True)
+    what.add_argument("--schema", action="store_true", help=f"the JSON schema ({_SCHEMA_FILE})")
+    what.add_argument("--docs", action="store_true", help=f"the key reference ({_DOCS_FILE})")
+    a = ap.parse_args(argv)
+    sys.stdout.write(schema_yaml() if a.schema else docs_markdown())
+
+
+if __name__ == "__main__":
+    from a2d import config as _config  # the importable module, not a second copy as __main__
+
+    _config.main()

@@ -2,59 +2,48 @@
 import json
 import shlex
 
-from snakemake.utils import validate
-
 from a2d import A2DError
-from a2d.config import method as a2d_method
+from a2d.config import check_workflow as a2d_check_workflow
+from a2d.config import complete as a2d_complete
 from a2d.config import methods as a2d_methods
 from a2d.config import validate as a2d_validate
 from a2d.envs import canonical
 from a2d.models import get_spec
 
-# One-line errors naming the bad key/value and the valid choices (same schema, jsonschema both),
-# then Snakemake's own schema validation.
+# The config's one validation (src/a2d/config.py: one-line errors naming the bad key or value and
+# what is valid); then every key left out takes its default there, so `config` is complete here.
 try:
     a2d_validate(config)
-    validate(config, "../schemas/config.schema.yaml")
+    config.update(a2d_complete(config))  # the keys it has keep their values and order
+    a2d_check_workflow(config)
     GAMES = [canonical(g) for g in config["games"]]
     FIGURE_GAMES = [canonical(g) for g in config["figure_games"]]
-    BASELINES = config.get("baselines", ["vanilla", "resnet14", "resnet20"])
+    BASELINES = config["baselines"]
     for _arch in config["sweep"]["archs"] + [config["teacher"]["arch"]] + BASELINES:
         get_spec(_arch)
-    METHODS = a2d_methods(config)
-    _search = config.get("search", {})
-    SEARCH_METHODS = _search.get("methods", list(METHODS))
-    FIG2_METHODS = _search.get("fig2_methods", ["vanilla_dnas", "a2d_one_level", "a2d_bi_level"])
-    ABLATION_METHODS = _search.get(
-        "ablation_methods", ["vanilla_dnas", "a2d_actor_only", "a2d_critic_only", "a2d_one_level"]
-    )
-    MAIN_METHOD = _search.get("main_method", "a2d_one_level")
-    for _m in {*SEARCH_METHODS, *FIG2_METHODS, *ABLATION_METHODS, MAIN_METHOD}:
-        a2d_method(config, _m)
-    for _m in {*FIG2_METHODS, *ABLATION_METHODS}:
-        if _m not in SEARCH_METHODS:
-            raise A2DError(
-                f"search method {_m!r} is in a figure/table list but not in search.methods"
-            )
 except A2DError as e:
     raise WorkflowError(f"a2d config error: {e}")
 
+METHODS = a2d_methods(config)
+SEARCH_METHODS = config["search"]["methods"]
+FIG2_METHODS = config["search"]["fig2_methods"]
+ABLATION_METHODS = config["search"]["ablation_methods"]
+MAIN_METHOD = config["search"]["main_method"]
 RESULTS = config["results"].rstrip("/")
 SEEDS = config["seeds"]
 SWEEP_ARCHS = config["sweep"]["archs"]
 TEACHER_ARCH = config["teacher"]["arch"]
 TEACHER_SEED = config["teacher"]["seed"]
-RES = config.get("resources", {})
-TRAIN_THREADS = RES.get("train_threads", 2)
-TRAIN_MEM_MB = RES.get("train_mem_mb", 6000)
-GPU = RES.get("gpu", 0)
+TRAIN_THREADS = config["resources"]["train_threads"]
+TRAIN_MEM_MB = config["resources"]["train_mem_mb"]
+GPU = config["resources"]["gpu"]
 
 # What a job needs of the config, handed over as one JSON argument. Training jobs get only the
 # training sections, so editing a search key does not invalidate (and rerun) trained agents.
 _TRAIN_KEYS = ("device", "ppo", "env", "eval", "model", "checkpoint")
 _RUN_KEYS = (*_TRAIN_KEYS, "search", "methods", "distill")
-TRAIN_CFG = shlex.quote(json.dumps({k: config[k] for k in _TRAIN_KEYS if k in config}))
-RUN_CFG = shlex.quote(json.dumps({k: config[k] for k in _RUN_KEYS if k in config}))
+TRAIN_CFG = shlex.quote(json.dumps({k: config[k] for k in _TRAIN_KEYS}))
+RUN_CFG = shlex.quote(json.dumps({k: config[k] for k in _RUN_KEYS}))
 
 
 # Every path of the results tree comes from a2d.paths (the figure and table tools read the same

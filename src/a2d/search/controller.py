@@ -15,6 +15,7 @@ import math
 import torch
 from torch import nn
 
+from a2d.config import SEARCH_MODES
 from a2d.models.ops import MixedOp
 
 
@@ -30,8 +31,8 @@ class ArchController(nn.Module):
         device: str = "cpu",
     ):
         super().__init__()
-        if mode not in ("hard", "soft"):
-            raise ValueError(f"unknown search mode {mode!r}; valid: hard, soft")
+        if mode not in SEARCH_MODES:
+            raise ValueError(f"unknown search mode {mode!r}; valid: {', '.join(SEARCH_MODES)}")
         self.cells = [m for m in agent.modules() if isinstance(m, MixedOp)]
         if not self.cells:
             raise ValueError("the agent has no searchable (mixed) cells")
