@@ -46,7 +46,7 @@ def test_constructor_defaults_and_errors(supernet, macs_table):
     ctl = controller(supernet, macs_table)
     assert ctl.alpha.shape == (14, len(CELL_OPS))
     assert torch.equal(ctl.alpha.detach(), torch.zeros(14, 9))  # alpha starts at 0
-    assert (ctl.tau_start, ctl.tau_end) == (5.0, 0.5)  # DESIGN.md §5 defaults
+    assert (ctl.tau_start, ctl.tau_end) == (5.0, 0.5)  # docs/method.md#temperature-schedule
     assert ctl.choices == list(CELL_OPS)
     assert [c.cell for c in cells_of(supernet)] == list(range(14))
     with pytest.raises(ValueError, match="hard, soft"):

@@ -14,6 +14,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from a2d.config import NORMS
+
 OPS: dict[str, Callable[..., nn.Module]] = {}
 
 #: The 9 operators of the search space (docs/search-space.md#operators), in a fixed order.
@@ -63,7 +65,7 @@ def make_norm(norm: str, c: int) -> nn.Module:
         # GroupNorm with up to 8 groups: no batch statistics, so rollouts and updates agree.
         g = math.gcd(c, 8)
         return nn.GroupNorm(g, c)
-    raise ValueError(f"unknown norm {norm!r}; valid: none, batch, group")
+    raise ValueError(f"unknown norm {norm!r}; valid: {', '.join(NORMS)}")
 
 
 class DepthwiseConv2d(nn.Conv2d):

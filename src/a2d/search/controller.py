@@ -1,4 +1,4 @@
-"""Architecture parameters alpha and how each searchable cell runs (DESIGN.md §5, reconstruction).
+"""Alpha and how each searchable cell runs (docs/method.md#architecture-search, reconstruction).
 
 States of the controller:
   warmup  weights-only: each PPO iteration samples one op per cell uniformly (alpha untouched)
