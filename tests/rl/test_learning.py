@@ -53,7 +53,7 @@ def test_train_learns_the_right_action_of_each_context(tmp_path, monkeypatch, gr
     assert train_return[-1] > 0.6 and train_return[-1] > train_return[1] + 0.3, train_return
 
 
-@pytest.mark.slow  # ~3 min on 2 cores
+@pytest.mark.slow  # ~5 CPU-minutes: ~3 min on 2 idle cores
 def test_short_roadrunner_run_beats_the_random_policy_and_its_untrained_self(tmp_path):
     """A real Atari run, the test protocol of the paper (full games, raw scores, sampled actions):
     20k steps of PPO on RoadRunner (the game it learns fastest here) beat the random policy."""
