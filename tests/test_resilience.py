@@ -305,3 +305,36 @@ def test_search_resume_in_process_is_exact(tmp_path):
     c1, e1, w1 = result(ref)
     c2, e2, w2 = result(run)
     assert c1 == c2 and e1 == e2 and all(torch.equal(w1[k], w2[k]) for k in w1)
+
+
+# ---- the failpoints themselves ---------------------------------------------------------------
+
+
+def test_failpoints_read_their_plan_once_not_on_every_call(monkeypatch):
+    from a2d import faults
+
+    kills: list[str] = []
+    monkeypatch.setattr(faults.os, "kill", lambda pid, sig: kills.append(sig))
+    monkeypatch.delenv(faults.KILL_VAR, raising=False)
+    monkeypatch.delenv(NAN_VAR, raising=False)
+    faults.load_plan()
+    # a plan set after the run started is not seen: point() and nan_now() read no variables
+    monkeypatch.setenv(faults.KILL_VAR, "probe_a:1,probe_b:2")
+    monkeypatch.setenv(NAN_VAR, "probe_term:4:once")
+    faults.point("probe_a")
+    assert kills == [] and not faults.nan_now("probe_term", 4)
+    # ... until the next run reads it (train() does, at its start)
+    faults.load_plan()
+    faults.point("probe_b")
+    assert kills == []
+    faults.point("probe_b")  # the second visit kills
+    assert len(kills) == 1
+    faults.point("probe_a")  # its first visit with the plan read
+    assert len(kills) == 2
+    assert faults.nan_now("probe_term", 4) and not faults.nan_now("probe_term", 4)  # once
+    assert not faults.nan_now("value_loss", 4) and not faults.nan_now("probe_term", 3)
+    monkeypatch.delenv(faults.KILL_VAR)
+    monkeypatch.delenv(NAN_VAR)
+    faults.load_plan()
+    faults.point("probe_b")
+    assert len(kills) == 2

@@ -2,7 +2,10 @@
 
 ``train()`` is the only training loop in a2d. Manual nets, teachers and retrained searched nets
 all go through it; the architecture search plugs in through ``PPOHook`` (extra loss terms and
-per-iteration callbacks) instead of copying the loop.
+per-iteration callbacks) instead of copying the loop. The loop (``_train``) reads: set up (resume
+from ``RunState`` if a checkpoint is there) -> periodic test evaluation -> ``collect_rollout``
+into a ``Rollout`` -> ``ppo_update`` -> log -> resume checkpoint (``RunState.to_checkpoint``);
+then the final evaluation and outputs (``_final_outputs``).
 
 Outputs in ``out_dir``:
   model.json   arch, MACs (PyTorch FLOP counter), params
