@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -12,7 +13,9 @@ from a2d import A2DError
 from a2d.checkpoint import (
     CheckpointError,
     atomic_torch_save,
+    atomic_write,
     atomic_write_bytes,
+    atomic_write_csv,
     atomic_write_json,
     atomic_write_text,
     load_torch,
@@ -97,3 +100,42 @@ def test_load_agent_wrong_format(tmp_path):
     atomic_torch_save(path, {"format": "a2d-resume-v1"})
     with pytest.raises(CheckpointError, match="a2d-agent-v1"):
         load_agent(path)
+
+
+@pytest.mark.parametrize(
+    "writer",
+    [
+        lambda p: atomic_write(p, lambda tmp: tmp.write_text("via a callback")),
+        lambda p: atomic_write_bytes(p, b"bytes"),
+        lambda p: atomic_write_text(p, "text"),
+        lambda p: atomic_write_json(p, {"a": 1}),
+        lambda p: atomic_write_csv(p, ["a", "b"], [{"a": 1, "b": 2}]),
+        lambda p: atomic_torch_save(p, {"format": "test-v1"}),
+    ],
+    ids=["atomic_write", "bytes", "text", "json", "csv", "torch"],
+)
+def test_every_atomic_writer_fsyncs_the_file_before_the_rename_and_the_dir_after(
+    tmp_path, monkeypatch, writer
+):
+    events: list[tuple[str, str]] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    def replace(src, dst):
+        events.append(("replace", str(src)))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    path = tmp_path / "out" / "file"
+    writer(path)
+    assert path.exists() and os.listdir(path.parent) == ["file"]
+    renames = [i for i, (kind, _) in enumerate(events) if kind == "replace"]
+    assert len(renames) == 1
+    tmp = events[renames[0]][1]
+    assert Path(tmp).parent == path.parent and Path(tmp).name.startswith(".file.")
+    assert ("fsync", tmp) in events[: renames[0]]  # the data is on disk before it is renamed
+    assert ("fsync", str(path.parent)) in events[renames[0] :]  # and then the rename itself

@@ -1,8 +1,10 @@
 """Atomic file writes and resume checkpoints.
 
-Every result file is written to a temporary file in the same directory and renamed into place,
-so a killed job never leaves a half-written file that looks finished. Resume state lives in
-``<run>/resume/`` beside (not among) the files a Snakemake rule declares, so it survives
+Every result file is written to a temporary file in the same directory, fsynced, renamed into
+place, and the directory fsynced: a killed job (or a crashed machine) never leaves a half-written
+file that looks finished. ``atomic_write`` is the one writer; the others are built on it.
+
+Resume state lives in ``<run>/resume/`` beside (not among) the files a Snakemake rule declares, so it survives
 Snakemake's deletion of a failed job's outputs.
 
 Resume checkpoints carry a header (magic, payload length, SHA-256 of the payload), so a torn or
@@ -41,28 +43,47 @@ def temp_beside(path: Path) -> tuple[int, str]:
     return fd, tmp
 
 
+def _fsync_dir(path: Path) -> None:
+    """fsync a directory (its entries: a rename in it); a no-op where that is unsupported."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it onto ``path``."""
+    """Call ``write(tmp)`` on a temporary file beside ``path``; fsync it, rename it onto
+    ``path`` and fsync the directory (the rename is then durable too)."""
     path = Path(path)
     fd, tmp = temp_beside(path)
     os.close(fd)
     try:
         write(Path(tmp))
+        _fsync_file(Path(tmp))  # whatever ``write`` did (torch.save, a library's writer, ...)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _fsync_dir(path.parent)
     return path
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    def write(tmp: Path) -> None:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-
-    atomic_write(path, write)
+    atomic_write(path, lambda tmp: tmp.write_bytes(data))
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
@@ -118,19 +139,6 @@ _HEADER = struct.Struct("<8sQ32s")  # magic, payload length, sha256(payload)
 
 def previous_path(path: Path) -> Path:
     return path.with_name(path.stem + ".prev" + path.suffix)
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def save_resume(path: str | Path, obj: dict[str, Any]) -> dict[str, float]:

@@ -1,4 +1,4 @@
-"""Fault injection for the tests that kill real runs (issue 7). Inert unless its variables are set.
+"""Fault injection for the tests that kill real runs. Inert unless its variables are set.
 
 ``A2D_TEST_KILL_AT="point:n[,point:n...]"``: the process SIGKILLs itself the n-th time it reaches
 ``point`` (counted from process start). Points: ``rollout`` (every rollout step), ``update`` (after
@@ -9,11 +9,13 @@ checkpoint has been renamed to ``ckpt.prev.pt``, the new one not yet into place)
 
 ``A2D_TEST_NAN_AT="term:iteration[:once]"``: the loss term ``term`` of PPO iteration ``iteration``
 becomes NaN (``once``: only the first time in this process, a transient fault that a retry clears).
+
+The variables are read once, at import and again by ``load_plan()`` when a training run starts;
+without a plan ``point()`` and ``nan_now()`` return at once (they sit on the training hot path).
 """
 
 from __future__ import annotations
 
-import functools
 import os
 import signal
 from collections import Counter
@@ -23,10 +25,13 @@ NAN_VAR = "A2D_TEST_NAN_AT"
 
 _counts: Counter[str] = Counter()
 _nan_fired: set[tuple[str, int]] = set()
+#: point -> the visit that kills (empty: no kill plan)
+_kill: dict[str, int] = {}
+#: (term, iteration, once) of the NaN plan, or None
+_nan: tuple[str, int, bool] | None = None
 
 
-@functools.cache
-def _kill_plan(spec: str) -> dict[str, int]:
+def _parse_kill(spec: str) -> dict[str, int]:
     plan = {}
     for item in spec.split(","):
         name, _, n = item.strip().partition(":")
@@ -34,28 +39,36 @@ def _kill_plan(spec: str) -> dict[str, int]:
     return plan
 
 
+def _parse_nan(spec: str) -> tuple[str, int, bool]:
+    parts = spec.split(":")
+    return parts[0], int(parts[1]), len(parts) > 2 and parts[2] == "once"
+
+
+def load_plan() -> None:
+    """(Re)read the fault plan from the environment (visit counts carry on from process start)."""
+    global _kill, _nan
+    _kill = _parse_kill(os.environ[KILL_VAR]) if os.environ.get(KILL_VAR) else {}
+    _nan = _parse_nan(os.environ[NAN_VAR]) if os.environ.get(NAN_VAR) else None
+
+
 def point(name: str) -> None:
-    """A named place where a test may kill this process (no-op unless A2D_TEST_KILL_AT is set)."""
-    spec = os.environ.get(KILL_VAR)
-    if not spec:
+    """A named place where a test may kill this process (no-op without a kill plan)."""
+    if not _kill or name not in _kill:
         return
-    plan = _kill_plan(spec)
-    if name in plan:
-        _counts[name] += 1
-        if _counts[name] == plan[name]:
-            os.kill(os.getpid(), signal.SIGKILL)
+    _counts[name] += 1
+    if _counts[name] == _kill[name]:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def nan_now(term: str, iteration: int) -> bool:
     """Whether the test asks for loss term ``term`` to be NaN at PPO iteration ``iteration``."""
-    spec = os.environ.get(NAN_VAR)
-    if not spec:
+    if _nan is None or _nan[0] != term or _nan[1] != iteration:
         return False
-    parts = spec.split(":")
-    if parts[0] != term or int(parts[1]) != iteration:
-        return False
-    if len(parts) > 2 and parts[2] == "once":
+    if _nan[2]:
         if (term, iteration) in _nan_fired:
             return False
         _nan_fired.add((term, iteration))
     return True
+
+
+load_plan()

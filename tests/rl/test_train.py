@@ -10,11 +10,12 @@ from collections import Counter
 import pytest
 import torch
 
-from a2d.checkpoint import read_resume
+from a2d.checkpoint import CheckpointError, read_resume
 from a2d.config import TrainConfig
 from a2d.models import build, count_macs, count_params
 from a2d.models.agent_file import load_agent
-from a2d.rl.ppo import CURVE_FIELDS, PPOHook, train
+from a2d.rl.evaluate import eval_seed, evaluate
+from a2d.rl.ppo import CURVE_FIELDS, PPOHook, seed_everything, train
 
 SEED = 3
 EVAL_KEYS = {"mean", "std", "episodes", "scores", "frame_cap", "sticky"}
@@ -128,14 +129,30 @@ def test_curve_csv(runs):
     assert fields == CURVE_FIELDS
     assert [int(r["step"]) for r in rows] == [0, 128, 256]
     for r in rows:
-        assert float(r["test_mean"]) >= 0
+        assert float(r["test_mean"]) == int(float(r["test_mean"]))  # a raw Breakout score
         assert float(r["test_std"]) == 0.0  # one episode per evaluation
+    # the step-0 evaluation is the untrained net's (built from the run's seed), on its own seed
+    seed_everything(SEED)
+    cfg = tiny_cfg()
+    first = evaluate(build("vanilla", 4), "Breakout", 1, cfg.eval, cfg.env, eval_seed(SEED, 0))
+    assert float(rows[0]["test_mean"]) == first["mean"]
+    assert rows[0]["train_return"] == "nan"  # no training episode had ended at step 0
+
+
+def test_timing_csv(runs):
+    _, rows = read_curve(runs["root"] / "a" / "curve.csv")
     t_fields, timing = read_curve(runs["root"] / "a" / "timing.csv")
     assert t_fields == ["step", "sps", "wall_s"]
     assert [r["step"] for r in timing] == [r["step"] for r in rows]
+    assert timing[0]["sps"] == "nan" and float(timing[0]["wall_s"]) < 0.5  # nothing trained yet
+    steps = [int(r["step"]) for r in timing]
     walls = [float(r["wall_s"]) for r in timing]
-    assert walls == sorted(walls)
-    assert float(timing[-1]["sps"]) > 0
+    for i in range(1, len(timing)):  # steps/s of the training time since the previous row
+        assert walls[i] > walls[i - 1]
+        rate = (steps[i] - steps[i - 1]) / (walls[i] - walls[i - 1])
+        assert float(timing[i]["sps"]) == pytest.approx(rate, rel=1e-6)
+    # train() returns the same training time, rounded
+    assert runs["a"]["train_wall_s"] == round(walls[-1], 2)
 
 
 def test_eval_json(runs):
@@ -149,7 +166,8 @@ def test_eval_json(runs):
     assert (ev["game"], ev["arch"], ev["seed"]) == ("Breakout", "vanilla", SEED)
     # train() returns what it wrote, plus its training wall time (kept out of eval.json)
     returned = json.loads(json.dumps(runs["a"]))
-    assert returned.pop("train_wall_s") >= 0 and "train_wall_s" not in ev
+    assert "train_wall_s" in returned and "train_wall_s" not in ev
+    returned.pop("train_wall_s")
     assert ev == returned
     # the final evaluation is also the last point of the curve
     _, rows = read_curve(runs["root"] / "a" / "curve.csv")
@@ -264,7 +282,7 @@ def test_resume_checkpoint_of_another_run_refused(runs):
     d = root / "other"
     d.mkdir()
     shutil.copytree(root / "a_resume", d / "resume")
-    with pytest.raises(Exception, match="belongs to another run"):
+    with pytest.raises(CheckpointError, match="belongs to another run"):
         train("Breakout", "resnet8", SEED, d, tiny_cfg(), log=lambda s: None)
 
 

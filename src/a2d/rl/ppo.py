@@ -2,7 +2,10 @@
 
 ``train()`` is the only training loop in a2d. Manual nets, teachers and retrained searched nets
 all go through it; the architecture search plugs in through ``PPOHook`` (extra loss terms and
-per-iteration callbacks) instead of copying the loop.
+per-iteration callbacks) instead of copying the loop. The loop (``_train``) reads: set up (resume
+from ``RunState`` if a checkpoint is there) -> periodic test evaluation -> ``collect_rollout``
+into a ``Rollout`` -> ``ppo_update`` -> log -> resume checkpoint (``RunState.to_checkpoint``);
+then the final evaluation and outputs (``_final_outputs``).
 
 Outputs in ``out_dir``:
   model.json   arch, MACs (PyTorch FLOP counter), params
@@ -29,6 +32,7 @@ import math
 import random
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -248,9 +252,492 @@ def _first_difference(a: Any, b: Any, path: str = "") -> str:
     return f"{path or 'value'}: checkpoint has {a!r}, this run {b!r}"
 
 
-def _check_finite(x: torch.Tensor, term: str) -> None:
-    if not bool(torch.isfinite(x).all()):
-        raise NumericalError(term)
+def _check_finite(
+    *xs: torch.Tensor, term: str | Callable[[], str], step: int | None = None, where: str = ""
+) -> None:
+    """Raise NumericalError (naming ``term``, the step and where) unless every ``xs`` is finite.
+    ``term`` may be a function, called only on failure (to name the bad parts)."""
+    ok = torch.isfinite(xs[0]).all()
+    for x in xs[1:]:
+        ok = ok & torch.isfinite(x).all()
+    if not bool(ok):
+        raise NumericalError(term() if callable(term) else term, step, where)
+
+
+# --------------------------------------------------------------------------------------------
+# The resume state: everything a run carries from one PPO iteration to the next, saved into the
+# resume checkpoint and restored from it side by side.
+
+
+@dataclass
+class RunState:
+    """Counters, curve and timing of a run (the weights, Adam, RNGs and hooks are saved with it)."""
+
+    global_step: int = 0
+    iteration: int = 0
+    curve: list[dict[str, Any]] = field(default_factory=list)
+    recent: list[float] = field(default_factory=list)  # training returns since the last curve row
+    next_eval: int = 0
+    eval_index: int = 0
+    next_ckpt: int = 0
+    train_time: float = 0.0  # seconds spent outside evaluations (for SPS)
+
+    @staticmethod
+    def find(path: Path, signature: dict[str, Any], log) -> tuple[dict[str, Any], Path] | None:
+        """The newest valid resume checkpoint at ``path`` (None if none), refused unless it
+        belongs to this run (same format and signature)."""
+        found = load_resume(path, log) if path.parent.is_dir() else None
+        if found is None:
+            return None
+        st, where = found
+        if st.get("format") != CHECKPOINT_FORMAT:
+            raise CheckpointError(
+                f"{where}: format {st.get('format')!r} is not {CHECKPOINT_FORMAT!r}; "
+                f"remove {path.parent} to start afresh"
+            )
+        if st["signature"] != signature:
+            raise CheckpointError(
+                f"{where} belongs to another run ({_first_difference(st['signature'], signature)}); "
+                f"remove {path.parent} to start afresh"
+            )
+        return found
+
+    def to_checkpoint(
+        self, signature, agent: nn.Module, optimizer, hooks: Sequence[PPOHook], train_time: float
+    ) -> dict[str, Any]:
+        """The resume checkpoint of this state (``train_time``: the training time up to now)."""
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "signature": signature,
+            "model": agent.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "global_step": self.global_step,
+            "iteration": self.iteration,
+            "curve": self.curve,
+            "recent": self.recent,
+            "next_eval": self.next_eval,
+            "eval_index": self.eval_index,
+            "next_ckpt": self.next_ckpt,
+            "train_time": train_time,
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+            "numpy_rng": np.random.get_state(),
+            "python_rng": random.getstate(),
+            "hooks": [h.state_dict() for h in hooks],
+        }
+
+    @classmethod
+    def from_checkpoint(
+        cls, st: dict[str, Any], agent: nn.Module, optimizer, hooks: Sequence[PPOHook]
+    ) -> RunState:
+        """Restore the weights, Adam, every RNG and the hooks from ``st``; return the state."""
+        agent.load_state_dict(st["model"])
+        optimizer.load_state_dict(st["optimizer"])
+        state = cls(**{k: st[k] for k in _STATE_KEYS})
+        torch.set_rng_state(st["torch_rng"])
+        if st.get("cuda_rng") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(st["cuda_rng"])
+        np.random.set_state(st["numpy_rng"])
+        random.setstate(st["python_rng"])
+        for h, hs in zip(hooks, st["hooks"]):
+            h.load_state_dict(hs)
+        return state
+
+
+_STATE_KEYS = [f.name for f in fields(RunState)]
+
+
+class _Clock:
+    """Training time (test evaluations excluded, kept in ``state.train_time``) and steps/s."""
+
+    def __init__(self, state: RunState):
+        self.state = state
+        self.start()
+
+    def start(self) -> None:
+        self.t_last, self.step_last = time.perf_counter(), self.state.global_step
+
+    def stop(self) -> float:
+        """Add the time since ``start`` to the training time; its steps/s (NaN if none)."""
+        self.t_stop = time.perf_counter()
+        self.state.train_time += self.t_stop - self.t_last
+        steps = self.state.global_step - self.step_last
+        return steps / max(self.t_stop - self.t_last, 1e-9) if steps > 0 else float("nan")
+
+    def sps(self) -> float:
+        return (self.state.global_step - self.step_last) / max(
+            time.perf_counter() - self.t_last, 1e-9
+        )
+
+    def train_time(self) -> float:
+        return self.state.train_time + (time.perf_counter() - self.t_last)
+
+
+# --------------------------------------------------------------------------------------------
+# The rollout: its storage, and its collection with the G asynchronous env groups.
+
+
+class Rollout:
+    """One PPO iteration's rollout on the device, and the latest frames / done flags of the envs.
+
+    Frames stay uint8 (4x smaller than float and cheap to copy), stored channels-last (the nets'
+    layout), so a minibatch gathered from them is already laid out for the first convolution.
+    Rewards and done flags are filled on the host during the rollout (no per-step device copies)
+    and moved to the device once, for GAE. On a GPU the frames come through pinned host memory
+    and a non-blocking copy."""
+
+    def __init__(self, env: TrainEnv, num_steps: int, num_envs: int, device: str):
+        self.env, self.num_steps, self.num_envs, self.device = env, num_steps, num_envs, device
+        T, N = num_steps, num_envs
+        stack, height, width = env.observation_shape
+        self.obs = torch.zeros(
+            (T, N, height, width, stack), dtype=torch.uint8, device=device
+        ).permute(0, 1, 4, 2, 3)
+        self.actions = torch.zeros((T, N), dtype=torch.long, device=device)
+        self.logprobs = torch.zeros((T, N), device=device)
+        self.rewards = torch.zeros((T, N))  # host
+        self.dones = torch.zeros((T, N))  # host; dones[t]: obs[t] starts an episode
+        self.values = torch.zeros((T, N), device=device)
+        self.next_obs = torch.zeros((N, stack, height, width), dtype=torch.uint8, device=device)
+        self.next_done = torch.zeros(N)  # host
+        pinned = device != "cpu" and torch.cuda.is_available()
+        self.staging = [
+            torch.empty((sl.stop - sl.start, stack, height, width), dtype=torch.uint8).pin_memory()
+            if pinned
+            else None
+            for sl in env.slices
+        ]
+
+    def put_obs(self, cols: slice, frames: np.ndarray, g: int) -> None:
+        src = torch.from_numpy(frames)
+        if self.staging[g] is not None:
+            self.staging[g].copy_(src)
+            src = self.staging[g]
+        self.next_obs[cols].copy_(src, non_blocking=True)
+
+    def reset(self) -> None:
+        """Reset the envs (from ``env.seed``): new first frames, no episode just ended."""
+        frames = self.env.reset()
+        for g, cols in enumerate(self.env.slices):
+            self.put_obs(cols, frames[cols], g)
+        self.next_done.zero_()
+
+    def collect(self, g: int, cols: slice, step: int) -> list[tuple[float, int]]:
+        """Receive group g's step ``step`` (sent earlier): reward, next frames, done flags.
+        Returns the (return, length) of the games that ended."""
+        o, r, d, finished = self.env.recv(g)
+        self.rewards[step, cols] = torch.from_numpy(r)
+        self.put_obs(cols, o, g)
+        self.next_done[cols] = torch.from_numpy(d.astype(np.float32))
+        return finished
+
+
+def collect_rollout(
+    agent: nn.Module,
+    rollout: Rollout,
+    amp,
+    global_step: int,
+    on_episode: Callable[[float, int, int], None],
+    gamma: float,
+    gae_lambda: float,
+) -> tuple[int, torch.Tensor, torch.Tensor]:
+    """Fill ``rollout`` with ``num_steps`` steps of every env (the policy sampling, in inference
+    mode); return the new global step and the rollout's GAE advantages and returns.
+
+    The envs form G groups (env.async_groups): group g's step runs on ale-py's threads (send)
+    while the net acts for the next group, and is collected (recv) just before the net acts for
+    g again. G = 1 is the classic loop: act, step. ``on_episode(return, length, step)`` for each
+    game that ends."""
+    agent.eval()
+    with torch.inference_mode():
+        global_step = _act_and_step(agent, rollout, amp, global_step, on_episode)
+        advantages, returns = advantages_and_returns(agent, rollout, amp, gamma, gae_lambda)
+    agent.train()
+    return global_step, advantages, returns
+
+
+def _act_and_step(agent, rollout: Rollout, amp, global_step: int, on_episode) -> int:
+    env, n = rollout.env, rollout.num_envs
+
+    def collect(g: int, cols: slice, step: int, at_step: int) -> None:
+        for ret, length in rollout.collect(g, cols, step):
+            on_episode(ret, length, at_step)
+
+    for step in range(rollout.num_steps):
+        faults.point("rollout")
+        global_step += n
+        for g, cols in enumerate(env.slices):
+            if step > 0:
+                collect(g, cols, step - 1, global_step - n)
+            rollout.obs[step, cols] = rollout.next_obs[cols]
+            rollout.dones[step, cols] = rollout.next_done[cols]
+            with amp:
+                logits, value = agent(rollout.next_obs[cols])
+            _check_finite(
+                logits,
+                value,
+                term="policy output (logits or value) in the rollout",
+                step=global_step,
+            )
+            action = torch.multinomial(torch.softmax(logits, -1), 1).squeeze(1)
+            env.send(g, action.cpu().numpy())
+            logprob, _ = logprob_entropy(logits, action)
+            rollout.values[step, cols] = value
+            rollout.actions[step, cols] = action
+            rollout.logprobs[step, cols] = logprob
+    for g, cols in enumerate(env.slices):
+        collect(g, cols, rollout.num_steps - 1, global_step)
+    return global_step
+
+
+def advantages_and_returns(
+    agent: nn.Module, rollout: Rollout, amp, gamma: float, gae_lambda: float
+):
+    """GAE over the rollout, bootstrapped from the value of the envs' latest frames."""
+    with amp:
+        _, next_value = agent(rollout.next_obs)
+    device = rollout.device
+    return compute_gae(
+        rollout.rewards.to(device),
+        rollout.values,
+        rollout.dones.to(device),
+        next_value.float(),
+        rollout.next_done.to(device),
+        gamma,
+        gae_lambda,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# The update: minibatch epochs over the rollout.
+
+
+def ppo_update(
+    agent: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    rollout: Rollout,
+    advantages: torch.Tensor,
+    returns: torch.Tensor,
+    p,
+    hooks: Sequence[PPOHook],
+    amp,
+    iteration: int,
+    global_step: int,
+) -> dict[str, float]:
+    """``p.update_epochs`` epochs of minibatch steps on the PPO loss plus the hooks' extra loss
+    terms; a non-finite loss term or gradient raises NumericalError. Returns the loss terms of
+    the last minibatch (logged as losses/<name>)."""
+    b_obs = rollout.obs.reshape((-1, *rollout.obs.shape[2:]))  # a view, still channels-last
+    b_actions, b_logprobs = rollout.actions.reshape(-1), rollout.logprobs.reshape(-1)
+    b_adv, b_returns, b_values = (
+        advantages.reshape(-1),
+        returns.reshape(-1),
+        rollout.values.reshape(-1),
+    )
+    for epoch in range(p.update_epochs):
+        perm = torch.randperm(p.batch_size, device=rollout.device)
+        for mb_index, start in enumerate(range(0, p.batch_size, p.minibatch_size)):
+            where = f" (PPO iteration {iteration}, epoch {epoch}, minibatch {mb_index})"
+            mb = perm[start : start + p.minibatch_size]
+            mb_obs = b_obs[mb]
+            with amp:
+                logits, newvalue = agent(mb_obs)
+            newlogprob, entropy = logprob_entropy(logits, b_actions[mb])
+            terms = ppo_losses(
+                newlogprob,
+                b_logprobs[mb],
+                entropy,
+                newvalue,
+                b_values[mb],
+                b_adv[mb],
+                b_returns[mb],
+                p.clip_coef,
+                p.clip_vloss,
+                p.norm_adv,
+            )
+            extra: dict[str, torch.Tensor] = {}
+            with amp:  # e.g. the teacher's forward pass
+                for h in hooks:
+                    extra.update(h.extra_losses(mb_obs, logits, newvalue))
+            terms.update(extra)
+            names = ("policy_loss", "value_loss", "entropy", *extra)
+            for name in names:
+                if faults.nan_now(name, iteration):
+                    terms[name] = terms[name] + float("nan")
+            loss = (
+                terms["policy_loss"]
+                - p.ent_coef * terms["entropy"]
+                + p.vf_coef * terms["value_loss"]
+            )
+            for name in extra:
+                loss = loss + terms[name]
+
+            def bad_terms(names=names, terms=terms) -> str:
+                bad = [k for k in names if not bool(torch.isfinite(terms[k].detach()))]
+                return f"loss term {', '.join(bad) or 'total'}"
+
+            _check_finite(loss.detach(), term=bad_terms, step=global_step, where=where)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            try:
+                for h in hooks:
+                    h.after_backward(mb_index)
+            except NumericalError as e:
+                raise NumericalError(e.term, global_step, where) from None
+            if all(h.step_weights(mb_index) for h in hooks):
+                norm = nn.utils.clip_grad_norm_(agent.parameters(), p.max_grad_norm)
+                _check_finite(
+                    norm, term="gradient of the network weights", step=global_step, where=where
+                )
+                optimizer.step()
+            faults.point("update")
+        if p.target_kl is not None and terms["approx_kl"] > p.target_kl:
+            break
+    return {k: float(v.detach()) for k, v in terms.items()}
+
+
+# --------------------------------------------------------------------------------------------
+# Test evaluations and the curve they make.
+
+
+class _Evaluations:
+    """The run's test evaluations (under the hooks' eval_context) and the curve rows they add
+    (curve.csv / timing.csv, charts/test_*, the hooks' on_evaluation)."""
+
+    def __init__(self, agent, game, seed, cfg: TrainConfig, hooks, device, writer, state):
+        self.agent, self.game, self.seed, self.cfg = agent, game, seed, cfg
+        self.hooks, self.device, self.writer, self.state = hooks, device, writer, state
+
+    def run(self, episodes: int, tag: int) -> dict[str, Any]:
+        with contextlib.ExitStack() as stack:
+            for h in self.hooks:
+                stack.enter_context(h.eval_context())
+            return evaluate(
+                self.agent,
+                self.game,
+                episodes,
+                self.cfg.eval,
+                self.cfg.env,
+                eval_seed(self.seed, tag),
+                self.device,
+            )
+
+    def add_row(self, step: int, res: dict[str, Any], sps: float) -> None:
+        st = self.state
+        train_ret = float(np.mean(st.recent)) if st.recent else float("nan")
+        st.recent.clear()
+        st.curve.append(
+            {
+                "step": step,
+                "test_mean": res["mean"],
+                "test_std": res["std"],
+                "train_return": train_ret,
+                "sps": sps,  # timing.csv
+                "wall_s": st.train_time,  # timing.csv
+            }
+        )
+        self.writer.add_scalar("charts/test_mean", res["mean"], step)
+        self.writer.add_scalar("charts/test_std", res["std"], step)
+        for h in self.hooks:
+            h.on_evaluation(step, res)
+
+    def periodic(self, clock: _Clock, log) -> None:
+        """A curve evaluation (step 0 included); its time is not training time."""
+        st = self.state
+        sps = clock.stop()
+        res = self.run(self.cfg.eval.curve_episodes, st.eval_index)
+        self.add_row(st.global_step, res, sps)
+        st.eval_index += 1
+        st.next_eval += self.cfg.eval.interval
+        clock.start()
+        log(
+            f"step {st.global_step:>9d}  test {res['mean']:8.2f} ± {res['std']:.2f} ({res['episodes']} ep, "
+            f"{clock.t_last - clock.t_stop:.1f}s)"
+        )
+
+
+def _log_iteration(
+    writer, log, hooks, optimizer, stats, returns, values, state: RunState, clock, num_iterations
+) -> None:
+    """An iteration's TensorBoard scalars (charts/learning_rate, losses/*, charts/SPS), the hooks'
+    on_iteration_end, and every 10 iterations a progress line."""
+    b_returns, b_values = returns.reshape(-1), values.reshape(-1)
+    var_y = b_returns.var()
+    explained_var = float("nan") if var_y == 0 else float(1 - (b_returns - b_values).var() / var_y)
+    writer.add_scalar("charts/learning_rate", optimizer.param_groups[0]["lr"], state.global_step)
+    for k, v in stats.items():
+        writer.add_scalar(f"losses/{k}", v, state.global_step)
+    writer.add_scalar("losses/explained_variance", explained_var, state.global_step)
+    sps = clock.sps()
+    writer.add_scalar("charts/SPS", sps, state.global_step)
+    for h in hooks:
+        h.on_iteration_end(state.iteration, state.global_step, writer)
+    if state.iteration % 10 == 0 or state.iteration == num_iterations:
+        batch = len(b_returns)
+        remaining = (num_iterations - state.iteration) * batch / max(sps, 1e-9)
+        last = state.curve[-1]["test_mean"] if state.curve else float("nan")
+        log(
+            f"step {state.global_step:>9d}/{num_iterations * batch}  {sps:6.0f} SPS  last test {last:.2f}  "
+            f"ETA {_fmt_eta(remaining)}"
+        )
+
+
+def _final_outputs(
+    out: Path, evals: _Evaluations, clock: _Clock, card, spec, n_actions, arch_name, finish, log
+) -> dict[str, Any]:
+    """The final test evaluation (the curve's last point) and the declared outputs, each
+    atomically: model.json, curve.csv + timing.csv, agent.pt, the caller's ``finish`` outputs,
+    then eval.json last (its presence means the run finished). Then the resume state is spent
+    (a forced rerun must start afresh, not from it)."""
+    agent, cfg, game, seed, state = evals.agent, evals.cfg, evals.game, evals.seed, evals.state
+    sps = clock.stop()
+    final = evals.run(cfg.eval.episodes, 10**6)  # a tag no periodic evaluation uses
+    evals.add_row(state.global_step, final, sps)
+    atomic_write_json(out / "model.json", card)
+    write_curve(out / "curve.csv", state.curve)
+    payload = agent_payload(agent, spec, n_actions, cfg.model.norm, game, seed, state.global_step)
+    save_agent(out / "agent.pt", payload)
+    result = {
+        "game": game,
+        "arch": arch_name,
+        "seed": seed,
+        "steps": state.global_step,
+        **final,
+        "macs": card["macs"],
+        "params": card["params"],
+        "train_wall_s": round(
+            state.train_time, 2
+        ),  # returned, not in eval.json (timing.csv has it)
+    }
+    if finish is not None:
+        finish(result, payload)
+    faults.point("final")
+    atomic_write_json(out / "eval.json", {k: v for k, v in result.items() if k != "train_wall_s"})
+    remove_resume(out / "resume" / "ckpt.pt")
+    log(
+        f"final test {final['mean']:.2f} ± {final['std']:.2f} over {final['episodes']} episodes; "
+        f"{state.global_step} steps in {state.train_time:.0f}s"
+    )
+    return result
+
+
+def _device_setup(cfg: TrainConfig) -> tuple[str, str, Any]:
+    """Device, precision and the autocast context of a run; sets torch's threads."""
+    device = resolve_device(cfg.device)
+    precision = resolve_precision(cfg.precision, device)
+    # 0 = one thread per core on a CPU run; on a GPU run 1: there the host side's torch work is
+    # small copies, and more intra-op threads only compete with the emulator threads (measured
+    # on an H200 box, 64 envs: 4,823 -> 7,023 steps/s)
+    set_threads(cfg.torch_threads or (1 if device.startswith("cuda") else 0))
+    if device.startswith("cuda"):
+        torch.backends.cudnn.benchmark = True  # a handful of fixed shapes: tune each once
+    # bf16: the nets' hidden layers under autocast; weights, Adam, heads and losses stay float32
+    amp = torch.autocast(
+        "cuda" if device.startswith("cuda") else "cpu",
+        dtype=torch.bfloat16,
+        enabled=precision == "bf16",
+    )
+    return device, precision, amp
 
 
 def train(
@@ -268,6 +755,7 @@ def train(
     A NaN/Inf stops the run with a NumericalError naming the term and the step, after one retry
     from the last resume checkpoint (from the start if there is none yet). ``finish(result,
     agent_payload)`` writes a caller's own final outputs, after agent.pt and before eval.json."""
+    faults.load_plan()  # the test failpoints of this run, read once
     try:
         return _train(game, arch, seed, out_dir, cfg, hooks, log, finish)
     except NumericalError as e:
@@ -292,45 +780,17 @@ def _train(
 ) -> dict[str, Any]:
     from torch.utils.tensorboard import SummaryWriter
 
-    out = Path(out_dir)
-    game = canonical(game)
-    p = cfg.ppo
+    out, game, p = Path(out_dir), canonical(game), cfg.ppo
     spec = get_spec(arch) if isinstance(arch, str) else arch
     arch_name = spec.get("arch", str(arch))
     signature = _run_signature(game, spec, seed, cfg, hooks)
 
-    # ---- seeding, device, threads: once, explicitly
+    # ---- seeding, device, threads: once, explicitly; then the resume checkpoint, if any,
+    # checked against this run before anything is written
     seed_everything(seed)
-    device = resolve_device(cfg.device)
-    precision = resolve_precision(cfg.precision, device)
-    # 0 = one thread per core on a CPU run; on a GPU run 1: there the host side's torch work is
-    # small copies, and more intra-op threads only compete with the emulator threads (measured
-    # on an H200 box, 64 envs: 4,823 -> 7,023 steps/s)
-    set_threads(cfg.torch_threads or (1 if device.startswith("cuda") else 0))
-    if device.startswith("cuda"):
-        torch.backends.cudnn.benchmark = True  # a handful of fixed shapes: tune each once
-    # bf16: the nets' hidden layers under autocast; weights, Adam, heads and losses stay float32
-    amp = torch.autocast(
-        "cuda" if device.startswith("cuda") else "cpu",
-        dtype=torch.bfloat16,
-        enabled=precision == "bf16",
-    )
-
-    # ---- the resume checkpoint, if any, checked against this run before anything is written
+    device, precision, amp = _device_setup(cfg)
     resume_path = out / "resume" / "ckpt.pt"
-    found = load_resume(resume_path, log) if resume_path.parent.is_dir() else None
-    st = found[0] if found else None
-    if st is not None:
-        if st.get("format") != CHECKPOINT_FORMAT:
-            raise CheckpointError(
-                f"{found[1]}: format {st.get('format')!r} is not {CHECKPOINT_FORMAT!r}; "
-                f"remove {resume_path.parent} to start afresh"
-            )
-        if st["signature"] != signature:
-            raise CheckpointError(
-                f"{found[1]} belongs to another run ({_first_difference(st['signature'], signature)}); "
-                f"remove {resume_path.parent} to start afresh"
-            )
+    found = RunState.find(resume_path, signature, log)
 
     env = TrainEnv(game, p.num_envs, cfg.env, seed)
     try:
@@ -342,364 +802,83 @@ def _train(
         env.close()
         raise
     out.mkdir(parents=True, exist_ok=True)
-    if st is None:
+    if found is None:
         (out / "eval.json").unlink(missing_ok=True)  # a stale finish marker of an earlier run
     # foreach: one multi-tensor kernel per Adam op instead of a loop over the parameters (the
     # default only on CUDA): 2.7x faster Adam step on CPU, bitwise the same weights
     optimizer = torch.optim.Adam(
         agent.parameters(), lr=p.learning_rate, eps=p.adam_eps, foreach=True
     )
-
     num_iterations = max(1, math.ceil(p.total_steps / p.batch_size))  # at least total_steps
-    global_step, iteration, curve, recent = 0, 0, [], []
-    next_eval, eval_index, next_ckpt = 0, 0, cfg.checkpoint_interval
-    train_time = 0.0  # seconds spent outside evaluations (for SPS)
+    if found is None:
+        state = RunState(next_ckpt=cfg.checkpoint_interval)
+    else:
+        state = RunState.from_checkpoint(found[0], agent, optimizer, hooks)
+        log(f"resumed from {found[1]} at step {state.global_step} (iteration {state.iteration})")
+    env.seed = env_seed(seed, state.iteration)  # what the uninterrupted run did at this boundary
 
-    if st is not None:
-        agent.load_state_dict(st["model"])
-        optimizer.load_state_dict(st["optimizer"])
-        global_step, iteration, curve, recent = (
-            st["global_step"],
-            st["iteration"],
-            st["curve"],
-            st["recent"],
-        )
-        next_eval, eval_index, next_ckpt, train_time = (
-            st["next_eval"],
-            st["eval_index"],
-            st["next_ckpt"],
-            st["train_time"],
-        )
-        torch.set_rng_state(st["torch_rng"])
-        if st.get("cuda_rng") is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(st["cuda_rng"])
-        np.random.set_state(st["numpy_rng"])
-        random.setstate(st["python_rng"])
-        for h, hs in zip(hooks, st["hooks"]):
-            h.load_state_dict(hs)
-        log(f"resumed from {found[1]} at step {global_step} (iteration {iteration})")
-    env.seed = env_seed(seed, iteration)  # what the uninterrupted run did at this boundary
-
-    writer = SummaryWriter(str(out / "tb"), purge_step=global_step if st is not None else None)
+    writer = SummaryWriter(str(out / "tb"), purge_step=state.global_step if found else None)
     writer.add_text("config", f"```\n{to_dict(cfg)}\n```")
     log(
         f"{game} {arch_name} seed {seed}: {card['macs'] / 1e6:.2f} M MACs, {card['params'] / 1e6:.2f} M params, "
         f"{num_iterations} iterations x {p.batch_size} steps, device {device}, {precision}, "
         f"{p.num_envs} envs in {len(env.slices)} async group(s)"
     )
+
+    def on_episode(ret: float, length: int, at_step: int) -> None:
+        state.recent.append(ret)
+        writer.add_scalar("charts/episodic_return", ret, at_step)
+        writer.add_scalar("charts/episodic_length", length, at_step)
+
     try:
-        # ---- rollout storage (frames stay uint8: 4x smaller than float and cheap to copy). The
-        # frames are stored channels-last (the nets' layout), so a minibatch gathered from them
-        # is already laid out for the first convolution (same values: this saves a copy only)
-        stack, height, width = env.observation_shape
-        obs = torch.zeros(
-            (p.num_steps, p.num_envs, height, width, stack), dtype=torch.uint8, device=device
-        ).permute(0, 1, 4, 2, 3)
-        actions = torch.zeros((p.num_steps, p.num_envs), dtype=torch.long, device=device)
-        logprobs = torch.zeros((p.num_steps, p.num_envs), device=device)
-        # rewards and done flags are filled on the host during the rollout (no per-step device
-        # copies) and moved to the device once, for GAE
-        rewards = torch.zeros((p.num_steps, p.num_envs))
-        dones = torch.zeros((p.num_steps, p.num_envs))
-        values = torch.zeros((p.num_steps, p.num_envs), device=device)
-
-        # the latest frames / done flags of every env (on the device); on a GPU the frames come
-        # through pinned host memory and a non-blocking copy
-        next_obs = torch.zeros((p.num_envs, stack, height, width), dtype=torch.uint8, device=device)
-        next_done = torch.zeros(p.num_envs)  # host
-        pinned = device != "cpu" and torch.cuda.is_available()
-        staging = [
-            torch.empty((sl.stop - sl.start, stack, height, width), dtype=torch.uint8).pin_memory()
-            if pinned
-            else None
-            for sl in env.slices
-        ]
-
-        def put_obs(cols: slice, frames: np.ndarray, g: int) -> None:
-            src = torch.from_numpy(frames)
-            if staging[g] is not None:
-                staging[g].copy_(src)
-                src = staging[g]
-            next_obs[cols].copy_(src, non_blocking=True)
-
-        def reset_envs() -> None:
-            frames = env.reset()
-            for g, cols in enumerate(env.slices):
-                put_obs(cols, frames[cols], g)
-            next_done.zero_()
-
-        def collect(g: int, cols: slice, step: int, at_step: int) -> None:
-            """Receive group g's step `step` (sent earlier): reward, next frames, done flags."""
-            o, r, d, finished = env.recv(g)
-            rewards[step, cols] = torch.from_numpy(r)
-            put_obs(cols, o, g)
-            next_done[cols] = torch.from_numpy(d.astype(np.float32))
-            for ret, length in finished:
-                recent.append(ret)
-                writer.add_scalar("charts/episodic_return", ret, at_step)
-                writer.add_scalar("charts/episodic_length", length, at_step)
-
-        reset_envs()
-
-        def test_eval(episodes: int, tag: int) -> dict[str, Any]:
-            with contextlib.ExitStack() as stack:
-                for h in hooks:
-                    stack.enter_context(h.eval_context())
-                return evaluate(
-                    agent, game, episodes, cfg.eval, cfg.env, eval_seed(seed, tag), device
-                )
-
-        def add_curve_row(step: int, res: dict[str, Any], sps: float) -> None:
-            train_ret = float(np.mean(recent)) if recent else float("nan")
-            recent.clear()
-            curve.append(
-                {
-                    "step": step,
-                    "test_mean": res["mean"],
-                    "test_std": res["std"],
-                    "train_return": train_ret,
-                    "sps": sps,  # timing.csv
-                    "wall_s": train_time,  # timing.csv
-                }
-            )
-            writer.add_scalar("charts/test_mean", res["mean"], step)
-            writer.add_scalar("charts/test_std", res["std"], step)
-            for h in hooks:
-                h.on_evaluation(step, res)
-
-        t_last, step_last = time.perf_counter(), global_step
-        while iteration < num_iterations:
-            # ---- periodic test evaluation (step 0 included); its time is not training time
-            if global_step >= next_eval:
-                t_eval = time.perf_counter()
-                train_time += t_eval - t_last
-                sps = (
-                    (global_step - step_last) / max(t_eval - t_last, 1e-9)
-                    if global_step > step_last
-                    else float("nan")
-                )
-                res = test_eval(cfg.eval.curve_episodes, eval_index)
-                add_curve_row(global_step, res, sps)
-                eval_index += 1
-                next_eval += cfg.eval.interval
-                t_last, step_last = time.perf_counter(), global_step
-                log(
-                    f"step {global_step:>9d}  test {res['mean']:8.2f} ± {res['std']:.2f} ({res['episodes']} ep, "
-                    f"{t_last - t_eval:.1f}s)"
-                )
+        rollout = Rollout(env, p.num_steps, p.num_envs, device)
+        rollout.reset()
+        evals = _Evaluations(agent, game, seed, cfg, hooks, device, writer, state)
+        clock = _Clock(state)
+        while state.iteration < num_iterations:
+            if state.global_step >= state.next_eval:
+                evals.periodic(clock, log)
 
             for h in hooks:
-                h.on_iteration_start(iteration, global_step)
+                h.on_iteration_start(state.iteration, state.global_step)
             if p.anneal_lr:
-                optimizer.param_groups[0]["lr"] = (
-                    1.0 - iteration / num_iterations
-                ) * p.learning_rate
+                frac = 1.0 - state.iteration / num_iterations
+                optimizer.param_groups[0]["lr"] = frac * p.learning_rate
 
-            # ---- rollout. The envs form G groups (env.async_groups): group g's step runs on
-            # ale-py's threads (send) while the net acts for the next group, and is collected
-            # (recv) just before the net acts for g again. G = 1 is the classic loop: act, step.
-            agent.eval()
-            with torch.inference_mode():
-                for step in range(p.num_steps):
-                    faults.point("rollout")
-                    global_step += p.num_envs
-                    for g, cols in enumerate(env.slices):
-                        if step > 0:
-                            collect(g, cols, step - 1, global_step - p.num_envs)
-                        obs[step, cols] = next_obs[cols]
-                        dones[step, cols] = next_done[cols]
-                        with amp:
-                            logits, value = agent(next_obs[cols])
-                        if not bool(torch.isfinite(logits).all() & torch.isfinite(value).all()):
-                            raise NumericalError(
-                                "policy output (logits or value) in the rollout", global_step
-                            )
-                        action = torch.multinomial(torch.softmax(logits, -1), 1).squeeze(1)
-                        env.send(g, action.cpu().numpy())
-                        logprob, _ = logprob_entropy(logits, action)
-                        values[step, cols] = value
-                        actions[step, cols] = action
-                        logprobs[step, cols] = logprob
-                for g, cols in enumerate(env.slices):
-                    collect(g, cols, p.num_steps - 1, global_step)
-                with amp:
-                    _, next_value = agent(next_obs)
-                advantages, returns = compute_gae(
-                    rewards.to(device),
-                    values,
-                    dones.to(device),
-                    next_value.float(),
-                    next_done.to(device),
-                    p.gamma,
-                    p.gae_lambda,
-                )
-            agent.train()
+            # ---- rollout
+            state.global_step, advantages, returns = collect_rollout(
+                agent, rollout, amp, state.global_step, on_episode, p.gamma, p.gae_lambda
+            )
 
             # ---- update
-            b_obs = obs.reshape((-1, *obs.shape[2:]))  # a view, still channels-last
-            b_actions, b_logprobs = actions.reshape(-1), logprobs.reshape(-1)
-            b_adv, b_returns, b_values = (
-                advantages.reshape(-1),
-                returns.reshape(-1),
-                values.reshape(-1),
-            )
-            for epoch in range(p.update_epochs):
-                perm = torch.randperm(p.batch_size, device=device)
-                for mb_index, start in enumerate(range(0, p.batch_size, p.minibatch_size)):
-                    where = f" (PPO iteration {iteration}, epoch {epoch}, minibatch {mb_index})"
-                    mb = perm[start : start + p.minibatch_size]
-                    mb_obs = b_obs[mb]
-                    with amp:
-                        logits, newvalue = agent(mb_obs)
-                    newlogprob, entropy = logprob_entropy(logits, b_actions[mb])
-                    terms = ppo_losses(
-                        newlogprob,
-                        b_logprobs[mb],
-                        entropy,
-                        newvalue,
-                        b_values[mb],
-                        b_adv[mb],
-                        b_returns[mb],
-                        p.clip_coef,
-                        p.clip_vloss,
-                        p.norm_adv,
-                    )
-                    extra: dict[str, torch.Tensor] = {}
-                    with amp:  # e.g. the teacher's forward pass
-                        for h in hooks:
-                            extra.update(h.extra_losses(mb_obs, logits, newvalue))
-                    terms.update(extra)
-                    for name in ("policy_loss", "value_loss", "entropy", *extra):
-                        if faults.nan_now(name, iteration):
-                            terms[name] = terms[name] + float("nan")
-                    loss = (
-                        terms["policy_loss"]
-                        - p.ent_coef * terms["entropy"]
-                        + p.vf_coef * terms["value_loss"]
-                    )
-                    for name in extra:
-                        loss = loss + terms[name]
-                    if not bool(torch.isfinite(loss.detach())):
-                        bad = [
-                            k
-                            for k in ("policy_loss", "value_loss", "entropy", *extra)
-                            if not bool(torch.isfinite(terms[k].detach()))
-                        ]
-                        raise NumericalError(
-                            f"loss term {', '.join(bad) or 'total'}", global_step, where
-                        )
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    try:
-                        for h in hooks:
-                            h.after_backward(mb_index)
-                    except NumericalError as e:
-                        raise NumericalError(e.term, global_step, where) from None
-                    if all(h.step_weights(mb_index) for h in hooks):
-                        norm = nn.utils.clip_grad_norm_(agent.parameters(), p.max_grad_norm)
-                        if not bool(torch.isfinite(norm)):
-                            raise NumericalError(
-                                "gradient of the network weights", global_step, where
-                            )
-                        optimizer.step()
-                    faults.point("update")
-                if p.target_kl is not None and terms["approx_kl"] > p.target_kl:
-                    break
-            stats = {k: float(v.detach()) for k, v in terms.items()}
-            iteration += 1
+            stats = ppo_update(
+                agent, optimizer, rollout, advantages, returns, p, hooks, amp,
+                state.iteration, state.global_step,
+            )  # fmt: skip
+            state.iteration += 1
 
             # ---- logging
-            var_y = b_returns.var()
-            explained_var = (
-                float("nan") if var_y == 0 else float(1 - (b_returns - b_values).var() / var_y)
-            )
-            writer.add_scalar("charts/learning_rate", optimizer.param_groups[0]["lr"], global_step)
-            for k, v in stats.items():
-                writer.add_scalar(f"losses/{k}", v, global_step)
-            writer.add_scalar("losses/explained_variance", explained_var, global_step)
-            now = time.perf_counter()
-            sps_now = (global_step - step_last) / max(now - t_last, 1e-9)
-            writer.add_scalar("charts/SPS", sps_now, global_step)
-            for h in hooks:
-                h.on_iteration_end(iteration, global_step, writer)
-            if iteration % 10 == 0 or iteration == num_iterations:
-                remaining = (num_iterations - iteration) * p.batch_size / max(sps_now, 1e-9)
-                last = curve[-1]["test_mean"] if curve else float("nan")
-                log(
-                    f"step {global_step:>9d}/{num_iterations * p.batch_size}  {sps_now:6.0f} SPS  last test {last:.2f}  "
-                    f"ETA {_fmt_eta(remaining)}"
-                )
+            _log_iteration(
+                writer, log, hooks, optimizer, stats, returns, rollout.values, state, clock,
+                num_iterations,
+            )  # fmt: skip
 
-            # ---- resume checkpoint at an iteration boundary, then the envs restart from a seed that
-            # is a function of (seed, iteration): a resumed run restarts them identically
-            if global_step >= next_ckpt and iteration < num_iterations:
-                next_ckpt += cfg.checkpoint_interval
+            # ---- resume checkpoint at an iteration boundary, then the envs restart from a seed
+            # that is a function of (seed, iteration): a resumed run restarts them identically
+            if state.global_step >= state.next_ckpt and state.iteration < num_iterations:
+                state.next_ckpt += cfg.checkpoint_interval
                 writer.flush()
-                info = save_resume(
-                    resume_path,
-                    {
-                        "format": CHECKPOINT_FORMAT,
-                        "signature": signature,
-                        "model": agent.state_dict(),
-                        "optimizer": optimizer.state_dict(),
-                        "global_step": global_step,
-                        "iteration": iteration,
-                        "curve": curve,
-                        "recent": recent,
-                        "next_eval": next_eval,
-                        "eval_index": eval_index,
-                        "next_ckpt": next_ckpt,
-                        "train_time": train_time + (time.perf_counter() - t_last),
-                        "torch_rng": torch.get_rng_state(),
-                        "cuda_rng": torch.cuda.get_rng_state_all()
-                        if torch.cuda.is_available()
-                        else None,
-                        "numpy_rng": np.random.get_state(),
-                        "python_rng": random.getstate(),
-                        "hooks": [h.state_dict() for h in hooks],
-                    },
-                )
+                ckpt = state.to_checkpoint(signature, agent, optimizer, hooks, clock.train_time())
+                info = save_resume(resume_path, ckpt)
                 log(
-                    f"checkpoint at step {global_step}: {info['bytes'] / 1e6:.2f} MB written in "
+                    f"checkpoint at step {state.global_step}: {info['bytes'] / 1e6:.2f} MB written in "
                     f"{info['seconds'] * 1000:.0f} ms"
                 )
-                env.seed = env_seed(seed, iteration)
-                reset_envs()
+                env.seed = env_seed(seed, state.iteration)
+                rollout.reset()
 
-        # ---- final evaluation and the declared outputs, all written at the end (eval.json last:
-        # its presence means the run finished)
-        t_end = time.perf_counter()
-        train_time += t_end - t_last
-        sps = (global_step - step_last) / max(t_end - t_last, 1e-9)
-        final = test_eval(cfg.eval.episodes, 10**6)  # a tag no periodic evaluation uses
-        add_curve_row(global_step, final, sps)
-        atomic_write_json(out / "model.json", card)
-        write_curve(out / "curve.csv", curve)
-        payload = agent_payload(agent, spec, env.n_actions, cfg.model.norm, game, seed, global_step)
-        save_agent(out / "agent.pt", payload)
-        result = {
-            "game": game,
-            "arch": arch_name,
-            "seed": seed,
-            "steps": global_step,
-            **final,
-            "macs": card["macs"],
-            "params": card["params"],
-            "train_wall_s": round(train_time, 2),  # returned, not in eval.json (timing.csv has it)
-        }
-        if finish is not None:
-            finish(result, payload)
-        faults.point("final")
-        atomic_write_json(
-            out / "eval.json", {k: v for k, v in result.items() if k != "train_wall_s"}
-        )
-        # finished: the resume state is spent (a forced rerun must start afresh, not from it)
-        remove_resume(resume_path)
-        log(
-            f"final test {final['mean']:.2f} ± {final['std']:.2f} over {final['episodes']} episodes; "
-            f"{global_step} steps in {train_time:.0f}s"
-        )
-        return result
+        # ---- final evaluation and the declared outputs, all written at the end, eval.json last
+        return _final_outputs(out, evals, clock, card, spec, env.n_actions, arch_name, finish, log)
     finally:
         env.close()
         writer.close()
