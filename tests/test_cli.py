@@ -30,7 +30,7 @@ def assert_one_line_error(err: str, *fragments: str) -> None:
 @pytest.mark.parametrize(
     "extra, fragments",
     [
-        (["--game", "NotAGame", "--arch", "vanilla"], ["unknown game", "NotAGame", "Breakout"]),
+        (["--game", "NotAGame", "--arch", "vanilla"], ["unknown game", "NotAGame", "a2d games"]),
         (["--game", "Breakout", "--arch", "resnot"], ["unknown arch", "resnot", "vanilla"]),
         (["--game", "Breakout", "--arch", "resnet9"], ["6n+2"]),
         (
@@ -38,7 +38,7 @@ def assert_one_line_error(err: str, *fragments: str) -> None:
             ["bogus", "valid keys"],
         ),
         (["--game", "Breakout", "--arch", "vanilla", "--set", "bogus=1"], ["bogus", "valid keys"]),
-        (["--game", "Breakout", "--arch", "vanilla", "--steps", "0"], ["ppo.total_steps"]),
+        (["--game", "Breakout", "--arch", "vanilla", "--steps", "0"], ["--steps", ">= 1"]),
         (["--game", "Breakout", "--arch", "vanilla", "--set", "ppo.gamma=1.5"], ["ppo.gamma"]),
         (["--game", "Breakout", "--arch", "vanilla", "--set", "ppo.num_envs"], ["--set"]),
         (

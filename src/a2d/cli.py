@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from a2d import A2DError
+from a2d.yamlio import StrictLoader, load_yaml, yaml_problem
 
 #: Largest seed: ale-py seeds each emulator with a 32-bit signed integer (env i of a run gets
 #: ``seed + i``, see ``_check_env_seeds``); numpy's legacy seeding needs < 2**32 too.
@@ -41,16 +42,12 @@ def _parse_set(items: list[str]) -> dict[str, Any]:
                     f"--set {item!r}: {part!r} was already set to a value, not a section"
                 )
         try:
-            from a2d.yamlio import StrictLoader
-
             value = yaml.load(val, Loader=StrictLoader)  # noqa: S506 - a SafeLoader subclass
             if isinstance(value, str) and _FLOAT_RE.match(value):  # YAML 1.1 reads 1e-3 as text
                 value = float(value)
             node[parts[-1]] = value
         except yaml.YAMLError as e:
-            raise A2DError(
-                f"--set {item!r}: value is not valid YAML ({str(e).splitlines()[0]})"
-            ) from None
+            raise A2DError(f"--set {item!r}: value is not valid YAML ({yaml_problem(e)})") from None
     return out
 
 
@@ -62,9 +59,9 @@ def _int_arg(what: str, lo: int, hi: int | None = None):
         try:
             value = int(text, 10)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{what} must be {valid}, got {text!r}") from None
+            raise argparse.ArgumentTypeError(f"must be {valid}, got {text!r}") from None
         if value < lo or (hi is not None and value > hi):
-            raise argparse.ArgumentTypeError(f"{what} must be {valid}, got {value}")
+            raise argparse.ArgumentTypeError(f"must be {valid}, got {value}")
         return value
 
     parse.__name__ = what
@@ -221,8 +218,6 @@ def _load_cfg(args) -> dict[str, Any]:
             for part in path[:-1]:
                 node = node.setdefault(part, {})
             node[path[-1]] = val
-    from a2d.yamlio import load_yaml
-
     for path in args.config or []:  # duplicate keys, non-UTF-8: refused before config.load
         data = load_yaml(Path(path), f"config file {path}")
         if data is not None and not isinstance(data, dict):
@@ -375,7 +370,7 @@ def cmd_teacher(args) -> None:
     check_run(args.run)
     out = _check_out(args.out, "file")
     run = Path(args.run)
-    if run.is_dir() and out.resolve().parent == run.resolve():
+    if run.is_dir() and out.resolve().is_relative_to(run.resolve()):
         raise A2DError(f"--out {args.out} is inside the run {args.run}; write teachers elsewhere")
     _check_agent(run / "agent.pt")
     write_teacher(args.run, args.out)

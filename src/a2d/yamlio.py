@@ -46,7 +46,8 @@ class StrictLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def _one_line(e: yaml.YAMLError) -> str:
+def yaml_problem(e: yaml.YAMLError) -> str:
+    """A YAML error in one line: the problem and where it is."""
     problem = getattr(e, "problem", None)
     mark = getattr(e, "problem_mark", None)
     if problem:
@@ -77,4 +78,4 @@ def load_yaml(path_or_text: str | Path, what: str = "YAML") -> Any:
     try:
         return yaml.load(text, Loader=StrictLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as e:
-        raise YAMLInputError(f"{what} is not valid YAML: {_one_line(e)}") from None
+        raise YAMLInputError(f"{what} is not valid YAML: {yaml_problem(e)}") from None
