@@ -38,7 +38,7 @@ def assert_one_line_error(err: str, *fragments: str) -> None:
             ["bogus", "valid keys"],
         ),
         (["--game", "Breakout", "--arch", "vanilla", "--set", "bogus=1"], ["bogus", "valid keys"]),
-        (["--game", "Breakout", "--arch", "vanilla", "--steps", "0"], ["--steps", ">= 1"]),
+        (["--game", "Breakout", "--arch", "vanilla", "--steps", "0"], ["ppo.total_steps"]),
         (["--game", "Breakout", "--arch", "vanilla", "--set", "ppo.gamma=1.5"], ["ppo.gamma"]),
         (["--game", "Breakout", "--arch", "vanilla", "--set", "ppo.num_envs"], ["--set"]),
         (

@@ -59,9 +59,9 @@ def _int_arg(what: str, lo: int, hi: int | None = None):
         try:
             value = int(text, 10)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"must be {valid}, got {text!r}") from None
+            raise argparse.ArgumentTypeError(f"{what} must be {valid}, got {text!r}") from None
         if value < lo or (hi is not None and value > hi):
-            raise argparse.ArgumentTypeError(f"must be {valid}, got {value}")
+            raise argparse.ArgumentTypeError(f"{what} must be {valid}, got {value}")
         return value
 
     parse.__name__ = what
@@ -469,6 +469,7 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str):
         msg = " ".join(message.split())
+        msg = re.sub(r"^argument (\S+): \1 ", r"\1 ", msg)  # "--seed must be ..." said once
         self.exit(2, f"a2d: error: {msg} (see '{self.prog} --help')\n")
 
 
@@ -493,12 +494,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--game", required=True, help="ALE game, e.g. Breakout, MsPacman")
     p.add_argument("--arch", required=True, help="vanilla, resnetN, or a path to arch.json")
     p.add_argument("--seed", type=seed_arg, default=1, help=f"0..{SEED_MAX}")
-    p.add_argument(
-        "--steps", type=_int_arg("--steps", 1), help="environment steps (ppo.total_steps)"
-    )
-    p.add_argument(
-        "--num-envs", type=_int_arg("--num-envs", 1), help="parallel envs (ppo.num_envs)"
-    )
+    p.add_argument("--steps", type=int, help="environment steps (ppo.total_steps)")
+    p.add_argument("--num-envs", type=int, help="parallel envs (ppo.num_envs)")
     p.add_argument("--out", required=True, help="run directory")
     p.add_argument(
         "--teacher",
@@ -517,13 +514,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=seed_arg, default=1, help=f"0..{SEED_MAX}")
     p.add_argument(
         "--steps",
-        type=_int_arg("--steps", 1),
+        type=int,
         dest="search_steps",
         help="environment steps (search.steps)",
     )
-    p.add_argument(
-        "--num-envs", type=_int_arg("--num-envs", 1), help="parallel envs (ppo.num_envs)"
-    )
+    p.add_argument("--num-envs", type=int, help="parallel envs (ppo.num_envs)")
     p.add_argument("--out", required=True, help="search directory")
     cfg_opts(p)
     p.set_defaults(fn=cmd_search)
@@ -603,8 +598,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one command; 0 on success, 2 for bad input (one line on stderr, never a traceback),
-    130 on Ctrl-C, 141 (128 + SIGPIPE) when the reader of stdout went away (``a2d games | head``)."""
+    """Run one command. Exit status: 0 success; 2 bad input (one line on stderr, never a
+    traceback); 130 Ctrl-C; 141 (128 + SIGPIPE) when stdout's reader left (``a2d games | head``)."""
     try:
         try:
             args = build_parser().parse_args(argv)
