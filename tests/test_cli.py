@@ -30,7 +30,7 @@ def assert_one_line_error(err: str, *fragments: str) -> None:
 @pytest.mark.parametrize(
     "extra, fragments",
     [
-        (["--game", "NotAGame", "--arch", "vanilla"], ["unknown game", "NotAGame", "Breakout"]),
+        (["--game", "NotAGame", "--arch", "vanilla"], ["unknown game", "NotAGame", "a2d games"]),
         (["--game", "Breakout", "--arch", "resnot"], ["unknown arch", "resnot", "vanilla"]),
         (["--game", "Breakout", "--arch", "resnet9"], ["6n+2"]),
         (
@@ -247,3 +247,157 @@ def test_train_cuda_without_gpu(tmp_path, capsys):
     assert rc == 2
     assert_one_line_error(err, "cuda")
     assert not out.exists()
+
+
+# --------------------------------------------------------------------------------------------
+# Bad input of every kind: one line on stderr, exit 2, no traceback, nothing written.
+
+
+def finished_run(path):
+    """The files of a finished run (a vanilla agent for Breakout), made without training."""
+    from a2d.models.agent_file import agent_payload, save_agent
+
+    path.mkdir(parents=True, exist_ok=True)
+    net = build("vanilla", 4)
+    save_agent(path / "agent.pt", agent_payload(net, net.spec, 4, "none", "Breakout", 1, 128))
+    ev = {"game": "Breakout", "arch": "vanilla", "seed": 1, "mean": 2.0, "std": 1.0}
+    (path / "eval.json").write_text(json.dumps({**ev, "episodes": 2, "macs": count_macs(net)}))
+    (path / "curve.csv").write_text("step,mean,std\n0,1.0,0.5\n128,2.0,1.0\n")
+    (path / "timing.csv").write_text("step,wall_s\n0,0.0\n128,1.5\n")
+    (path / "model_card.json").write_text(json.dumps({"arch": "vanilla"}))
+    return path
+
+
+def folder_digest(path) -> dict[str, str]:
+    """SHA-256 of every file under ``path`` (by relative name): what a run folder holds."""
+    import hashlib
+
+    return {
+        str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(path.rglob("*"))
+        if p.is_file()
+    }
+
+
+def unwritable_dir(tmp_path):
+    """A folder this process cannot write into (a read-only folder; /proc/1 when root)."""
+    import os
+
+    if os.geteuid() != 0:
+        d = tmp_path / "readonly"
+        d.mkdir()
+        d.chmod(0o500)
+        return d
+    from pathlib import Path
+
+    if Path("/proc/1").is_dir() and not os.access("/proc/1", os.W_OK):
+        return Path("/proc/1")
+    pytest.skip("no folder is unwritable to root here")
+
+
+def _probe_files(tmp_path):
+    from a2d.models.agent_file import agent_payload, save_agent
+
+    run = finished_run(tmp_path / "done")
+    net = build("vanilla", 4)
+    for name, change in (("neg.pt", {"n_actions": -1}), ("str.pt", {"spec": "vanilla"})):
+        save_agent(
+            tmp_path / name, {**agent_payload(net, net.spec, 4, "none", "Breakout", 1, 0), **change}
+        )
+    (tmp_path / "list.json").write_text("[]")
+    bad = tmp_path / "badrun"
+    bad.mkdir()
+    (bad / "eval.json").write_text("[]")
+    save_agent(bad / "agent.pt", agent_payload(net, net.spec, 4, "none", "Breakout", 1, 0))
+    (tmp_path / "latin1.json").write_bytes(b'{"arch": "caf\xe9"}')
+    (tmp_path / "archdir.json").mkdir()
+    (tmp_path / "afile").write_text("not a folder")
+    (tmp_path / "dup.yaml").write_text("ppo:\n  num_envs: 4\n  num_envs: 8\n")
+    return run
+
+
+T = ["train", "--game", "Breakout", "--arch", "vanilla"]
+BIG = str(2**70)
+
+
+@pytest.mark.parametrize(
+    "argv, fragments",
+    [
+        ([*T, "--seed", BIG, "--out", "{tmp}/o"], ["--seed", f"[0, {2**31 - 1}]", BIG]),
+        ([*T, "--seed", "-1", "--out", "{tmp}/o"], ["--seed", "[0, ", "-1"]),
+        ([*T, "--seed", "1.5", "--out", "{tmp}/o"], ["--seed", "'1.5'"]),
+        ([*T, "--seed", str(2**31 - 1), "--out", "{tmp}/o"], ["ppo.num_envs 8", "<= 2147483640"]),
+        ([*T, "--seed", "-1", "--out", "{run}"], ["--seed"]),
+        (["evaluate", "--agent", "{run}/agent.pt", "--seed", "-1"], ["--seed"]),
+        (["evaluate", "--agent", "{run}/agent.pt", "--episodes", "-1"], ["--episodes", ">= 1"]),
+        (["evaluate", "--agent", "{run}/agent.pt", "--episodes", "0"], ["--episodes", ">= 1"]),
+        ([*T, "--set", "ppo.num_envs=1.0", "--out", "{tmp}/o"], ["ppo.num_envs", "1.0", "integer"]),
+        ([*T, "--set", "env.frameskip=true", "--out", "{tmp}/o"], ["env.frameskip"]),
+        ([*T, "--out", "{tmp}/afile"], ["--out", "afile", "is an existing file"]),
+        ([*T, "--out", "{tmp}/afile/sub"], ["--out", "afile is a file"]),
+        ([*T, "--out", "{ro}/run"], ["--out", "not writable"]),
+        ([*T, "--teacher", "{tmp}/list.json", "--out", "{tmp}/o"], ["list.json", "JSON object"]),
+        (["teacher", "--run", "{tmp}/badrun", "--out", "{tmp}/t.json"], ["eval.json", "object"]),
+        (["teacher", "--run", "{run}", "--out", "{run}/eval.json"], ["inside the run"]),
+        (["evaluate", "--agent", "{tmp}/neg.pt"], ["neg.pt", "n_actions", ">= 1", "-1"]),
+        (["evaluate", "--agent", "{tmp}/str.pt"], ["str.pt", "spec", "mapping"]),
+        (["evaluate", "--agent", "{run}"], ["is a folder"]),
+        (["export", "--run", "{run}", "--format", "onnx", "--observations", "0"], ["observ"]),
+        (["export", "--run", "{run}", "--format", "onnx", "--threads", "0"], ["--threads"]),
+        (["export", "--run", "{run}", "--format", "onnx", "--out", "{run}"], ["existing folder"]),
+        (["export", "--run", "{tmp}/str.pt", "--format", "onnx"], ["spec"]),
+        (["info", "{tmp}/latin1.json"], ["latin1.json", "not UTF-8"]),
+        (["info", "{tmp}/archdir.json"], ["archdir.json", "folder"]),
+        (["info", "{tmp}/"], ["is a folder"]),
+        (
+            [*T, "--config", "{tmp}/dup.yaml", "--out", "{tmp}/o"],
+            ["dup.yaml", "duplicate", "num_envs"],
+        ),
+        ([*T, "--set", "ppo={{a: 1, a: 2}}", "--out", "{tmp}/o"], ["duplicate key 'a'"]),
+        (["train", "--game", "Breakoutt", "--arch", "vanilla", "--out", "{tmp}/o"], ["Breakout?"]),
+        (["random", "--game", "Pong", "--episodes", "0", "--out", "{tmp}/r.json"], ["--episodes"]),
+        (["random", "--game", "Pong", "--out", "{run}"], ["existing folder"]),
+        (["random", "--game", "Pong", "--out", "{ro}/r.json"], ["not writable"]),
+        (["play", "--run", "{run}", "--episodes", "0"], ["--episodes"]),
+        (["play", "--run", "{run}", "--scale", "0"], ["--scale"]),
+        (["play", "--run", "{run}", "--video", "{tmp}/v.avi"], [".mp4"]),
+        (["play", "--run", "{run}", "--out", "{tmp}/afile/x.json"], ["afile is a file"]),
+        (["derive", "--search", "{tmp}/nope", "--out", "{run}"], ["existing folder"]),
+        (["derive", "--search", "{tmp}/afile", "--out", "{tmp}/a.json"], ["afile"]),
+        (["search", "--game", "Pong", "--method", "a2d_one_level", "--out", "{tmp}/s"], ["teach"]),
+        (["search", "--game", "Pong", "--method", "nope", "--out", "{tmp}/s"], ["unknown search"]),
+        (["export", "--run", "{run}", "--format", "gif"], ["invalid choice", "'gif'"]),
+        (["train", "--game", "Pong"], ["required", "--arch", "--out"]),
+        (["nosuch"], ["invalid choice"]),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_touches_nothing(tmp_path, capsys, argv, fragments):
+    run = _probe_files(tmp_path)
+    ro = unwritable_dir(tmp_path) if any("{ro}" in a for a in argv) else None
+    before = {p: folder_digest(p) for p in (run, tmp_path / "badrun")}
+    listing = sorted(str(p) for p in tmp_path.rglob("*"))
+    argv = [a.format(tmp=tmp_path, run=run, ro=ro) for a in argv]
+    rc, _, err = run_main(capsys, argv)
+    assert rc == 2, err
+    assert_one_line_error(err, *fragments)
+    assert "Traceback" not in err
+    assert {p: folder_digest(p) for p in before} == before
+    assert sorted(str(p) for p in tmp_path.rglob("*")) == listing  # nothing created either
+
+
+def test_main_returns_0_for_help(capsys):
+    assert main(["train", "--help"]) == 0
+    assert "--seed" in capsys.readouterr().out
+
+
+def test_games_into_a_closed_pipe_ends_quietly(venv_bin, venv_env):
+    p = subprocess.run(
+        f"'{venv_bin / 'a2d'}' games | head -n 1",
+        shell=True,
+        capture_output=True,
+        text=True,
+        env=venv_env,
+        timeout=120,
+    )
+    assert p.stdout == "Adventure\n"
+    assert p.stderr == ""

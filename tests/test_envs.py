@@ -36,15 +36,27 @@ def test_rom_id():
     assert rom_id("ALE/SpaceInvaders-v5") == "space_invaders"
 
 
-def test_unknown_game_lists_valid_games():
+@pytest.mark.parametrize(
+    "name, close",
+    [("Breakoutt", ["Breakout"]), ("mspacmn", ["MsPacman"]), ("ALE/Pongg-v5", ["Pong"])],
+)
+def test_unknown_game_names_the_closest_games(name, close):
     assert issubclass(GameError, A2DError)
     with pytest.raises(GameError) as e:
-        canonical("NotAGame")
+        canonical(name)
     msg = str(e.value)
-    assert "'NotAGame'" in msg
-    for g in ("Breakout", "MsPacman", "SpaceInvaders", "Pong"):
-        assert g in msg
-    assert "\n" not in msg
+    assert msg.startswith(f"unknown game {name!r}; did you mean ")
+    suggested = msg.split("did you mean ", 1)[1].split("?", 1)[0].split(", ")
+    assert suggested[0] == close[0] and 1 <= len(suggested) <= 3
+    assert set(suggested) <= set(valid_games())
+    assert f"'a2d games' lists all {len(valid_games())} valid ALE games" in msg
+    assert "Adventure" not in msg and "\n" not in msg  # not the whole list on one line
+
+
+def test_unknown_game_without_a_close_name():
+    with pytest.raises(GameError) as e:
+        canonical("zzzzzzzz")
+    assert "did you mean" not in str(e.value) and "'a2d games' lists all" in str(e.value)
 
 
 def test_valid_games_are_sorted_camel_case():

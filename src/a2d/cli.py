@@ -9,13 +9,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
+from pathlib import Path
 from typing import Any
 
 import yaml
 
 from a2d import A2DError
+from a2d.yamlio import StrictLoader, load_yaml, yaml_problem
+
+#: Largest seed: ale-py seeds each emulator with a 32-bit signed integer (env i of a run gets
+#: ``seed + i``, see ``_check_env_seeds``); numpy's legacy seeding needs < 2**32 too.
+SEED_MAX = 2**31 - 1
 
 _FLOAT_RE = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+$")
 
@@ -35,15 +42,155 @@ def _parse_set(items: list[str]) -> dict[str, Any]:
                     f"--set {item!r}: {part!r} was already set to a value, not a section"
                 )
         try:
-            value = yaml.safe_load(val)
+            value = yaml.load(val, Loader=StrictLoader)  # noqa: S506 - a SafeLoader subclass
             if isinstance(value, str) and _FLOAT_RE.match(value):  # YAML 1.1 reads 1e-3 as text
                 value = float(value)
             node[parts[-1]] = value
         except yaml.YAMLError as e:
-            raise A2DError(
-                f"--set {item!r}: value is not valid YAML ({str(e).splitlines()[0]})"
-            ) from None
+            raise A2DError(f"--set {item!r}: value is not valid YAML ({yaml_problem(e)})") from None
     return out
+
+
+def _int_arg(what: str, lo: int, hi: int | None = None):
+    """An argparse ``type=``: a decimal integer in [lo, hi] (no upper bound when ``hi`` is None)."""
+    valid = f"an integer in [{lo}, {hi}]" if hi is not None else f"an integer >= {lo}"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text, 10)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what} must be {valid}, got {text!r}") from None
+        if value < lo or (hi is not None and value > hi):
+            raise argparse.ArgumentTypeError(f"{what} must be {valid}, got {value}")
+        return value
+
+    parse.__name__ = what
+    return parse
+
+
+seed_arg = _int_arg("--seed", 0, SEED_MAX)
+
+
+def _schema_integers(node: dict[str, Any], path: tuple[str, ...] = ()):
+    """(path, schema node) of every integer-only field of the config schema."""
+    types = node.get("type", [])
+    types = [types] if isinstance(types, str) else list(types)
+    if "integer" in types and "number" not in types:
+        yield path, node
+    for key, sub in node.get("properties", {}).items():
+        yield from _schema_integers(sub, (*path, key))
+    if isinstance(node.get("additionalProperties"), dict):
+        yield (*path, "*"), node["additionalProperties"]
+
+
+def _check_integers(cfg: dict[str, Any]) -> None:
+    """Refuse a float (``1.0``) or a boolean where the schema wants an integer: JSON Schema
+    counts 1.0 as an integer, but the code needs an int (e.g. a number of envs)."""
+    from a2d.config import ConfigError, describe, schema
+
+    for path, node in _schema_integers(schema()):
+        if "*" in path:
+            continue
+        value: Any = cfg
+        for part in path:
+            if not isinstance(value, dict) or part not in value:
+                break
+            value = value[part]
+        else:
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise ConfigError(
+                    f"bad config value at {'.'.join(path)}: {value!r} is not an integer "
+                    f"(valid: {describe(node)})"
+                )
+
+
+def _check_out(path: str | Path, kind: str, flag: str = "--out") -> Path:
+    """Refuse, before any work, an output path that cannot be written: ``kind`` "dir" (a run
+    folder) or "file"; an existing entry of the other kind, a file among its parents, or a
+    parent folder that is not writable."""
+    p = Path(path)
+    if p.exists() or p.is_symlink():
+        if kind == "dir" and not p.is_dir():
+            raise A2DError(f"{flag} {path} is an existing file, not a folder; give a folder")
+        if kind == "file" and p.is_dir():
+            raise A2DError(f"{flag} {path} is an existing folder, not a file; give a file name")
+    parent = p if kind == "dir" else p.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise A2DError(f"{flag} {path}: {parent} is a file, so no folder can be made under it")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise A2DError(f"{flag} {path}: {parent} is not writable")
+    return p
+
+
+def _check_env_seeds(seed: int, num_envs: int) -> None:
+    """Env i of a run is seeded ``seed + i``: the last one must still be a 32-bit signed int."""
+    if seed + num_envs - 1 > SEED_MAX:
+        raise A2DError(
+            f"--seed {seed} with ppo.num_envs {num_envs}: the envs' seeds seed..seed+num_envs-1 "
+            f"must stay <= {SEED_MAX}; give a seed <= {SEED_MAX - num_envs + 1}"
+        )
+
+
+def _check_arch(arch: str) -> None:
+    """An arch given as a path must be a readable UTF-8 file (the builder reads and checks it)."""
+    from a2d.models.builder import ARCHS
+
+    if arch in ARCHS or not (arch.endswith(".json") or "/" in arch):
+        return
+    p = Path(arch)
+    if p.is_dir():
+        raise A2DError(f"arch file {arch} is a folder, not an arch.json file")
+    if p.exists():
+        try:
+            p.read_text(encoding="utf-8")
+        except UnicodeDecodeError as e:
+            raise A2DError(f"arch file {arch} is not UTF-8 text (byte {e.start})") from None
+        except OSError as e:
+            raise A2DError(f"arch file {arch} cannot be read: {e.strerror}") from None
+
+
+def _check_agent(path: str | Path, what: str = "agent file") -> dict[str, Any]:
+    """Load and check an agent.pt before any work: its fields have the right types and its net
+    rebuilds with its weights. Returns the checkpoint."""
+    from a2d.checkpoint import load_torch
+    from a2d.envs import canonical
+    from a2d.models.agent_file import AGENT_FORMAT, load_agent
+
+    p = Path(path)
+    if p.is_dir():
+        raise A2DError(f"{what} {path} is a folder, not an agent.pt")
+    ckpt = load_torch(p, "agent checkpoint")
+    if ckpt.get("format") == AGENT_FORMAT:
+        n, spec, norm = ckpt.get("n_actions"), ckpt.get("spec"), ckpt.get("norm")
+        if "n_actions" in ckpt and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+            raise A2DError(f"{what} {path}: n_actions must be an integer >= 1, got {n!r}")
+        if "spec" in ckpt and not isinstance(spec, dict):
+            raise A2DError(f"{what} {path}: spec must be a mapping, got {type(spec).__name__}")
+        if "norm" in ckpt and norm not in ("none", "batch", "group"):
+            raise A2DError(f"{what} {path}: norm must be one of none, batch, group; got {norm!r}")
+        if "game" in ckpt:
+            if not isinstance(ckpt["game"], str):
+                raise A2DError(f"{what} {path}: game must be a string, got {ckpt['game']!r}")
+            canonical(ckpt["game"])
+        if "state_dict" in ckpt and not isinstance(ckpt["state_dict"], dict):
+            raise A2DError(f"{what} {path}: state_dict must be a mapping")
+        if isinstance(spec, dict):
+            from a2d.models.builder import check_spec
+
+            check_spec(spec, f"{what} {path}")
+    load_agent(p, "cpu")  # the format, the missing keys, weights that do not fit
+    return ckpt
+
+
+def _check_teacher(teacher: str, game: str) -> None:
+    """The teacher (run folder, agent.pt or teacher file) exists, is a sound agent.pt and was
+    trained on ``game``."""
+    from a2d.teacher_file import load_teacher, teacher_agent_path
+
+    _check_agent(teacher_agent_path(teacher), "teacher agent file")
+    load_teacher(teacher, game, "cpu")
 
 
 def _load_cfg(args) -> dict[str, Any]:
@@ -71,7 +218,13 @@ def _load_cfg(args) -> dict[str, Any]:
             for part in path[:-1]:
                 node = node.setdefault(part, {})
             node[path[-1]] = val
-    return config.load(args.config or [], overrides)
+    for path in args.config or []:  # duplicate keys, non-UTF-8: refused before config.load
+        data = load_yaml(Path(path), f"config file {path}")
+        if data is not None and not isinstance(data, dict):
+            raise A2DError(f"config file {path} must hold a mapping, got {type(data).__name__}")
+    cfg = config.load(args.config or [], overrides)
+    _check_integers(cfg)
+    return cfg
 
 
 def _claim_gpu(device: str) -> None:
@@ -87,14 +240,21 @@ def cmd_train(args) -> None:
     from a2d.models import get_spec
     from a2d.rl.ppo import train
 
+    # every input is checked before the PPO loop, which clears a stale eval.json in --out
     cfg = _load_cfg(args)
     tc = config.train_config(cfg)
     game = canonical(args.game)  # refuse unknown games before any work
+    _check_arch(args.arch)
     spec = get_spec(args.arch)
+    _check_env_seeds(args.seed, tc.ppo.num_envs)
+    distil = bool(args.teacher) and (tc.distill.actor > 0 or tc.distill.critic > 0)
+    if distil:
+        _check_teacher(args.teacher, game)
+    _check_out(args.out, "dir")
     _claim_gpu(tc.device)
     device = config.resolve_device(tc.device)
     hooks = []
-    if args.teacher and (tc.distill.actor > 0 or tc.distill.critic > 0):
+    if distil:
         from a2d.search.distill import DistillHook
         from a2d.teacher_file import load_teacher
 
@@ -110,16 +270,28 @@ def cmd_search(args) -> None:
     from a2d import config
     from a2d.envs import canonical
     from a2d.search.run import run_search
-    from a2d.teacher_file import teacher_agent_path
 
     cfg = _load_cfg(args)
     tc = config.train_config(cfg)
     game = canonical(args.game)
     m = config.method(cfg, args.method)
+    _check_env_seeds(args.seed, tc.ppo.num_envs)
+    if m.optimisation == "bi_level" and tc.ppo.num_minibatches < 2:
+        raise A2DError(
+            "bi-level search alternates weight and alpha minibatches: "
+            "ppo.num_minibatches must be >= 2"
+        )
+    if m.actor > 0 or m.critic > 0:
+        if not args.teacher:
+            raise A2DError(f"method {args.method} distils from a teacher: give --teacher")
+        _check_teacher(args.teacher, game)  # refuse a missing or unsound teacher before any work
+    elif args.teacher:
+        from a2d.teacher_file import teacher_agent_path
+
+        teacher_agent_path(args.teacher)
+    _check_out(args.out, "dir")
     _claim_gpu(tc.device)
     config.resolve_device(tc.device)
-    if args.teacher:
-        teacher_agent_path(args.teacher)  # refuse a missing teacher before any work
     run_search(
         game,
         args.method,
@@ -133,11 +305,10 @@ def cmd_search(args) -> None:
 
 
 def cmd_derive(args) -> None:
-    from pathlib import Path
-
     from a2d.search.run import derive
 
     src = Path(args.search)
+    _check_out(args.out, "file")
     arch = derive(src / "supernet.pt" if src.is_dir() else src, args.out, args.name)
     print(json.dumps({k: arch[k] for k in ("arch", "ops", "macs", "params")}))
 
@@ -148,6 +319,9 @@ def cmd_evaluate(args) -> None:
     from a2d.rl.evaluate import eval_seed, evaluate
 
     tc = config.train_config(_load_cfg(args))
+    _check_agent(args.agent)
+    if args.out:
+        _check_out(args.out, "file")
     device = config.resolve_device(tc.device)
     agent, ckpt = load_agent(args.agent, device)
     res = evaluate(
@@ -176,6 +350,7 @@ def cmd_random(args) -> None:
 
     tc = config.train_config(_load_cfg(args))
     game = canonical(args.game)
+    _check_out(args.out, "file")
     res = {
         "game": game,
         **evaluate_random(
@@ -190,8 +365,14 @@ def cmd_random(args) -> None:
 
 def cmd_teacher(args) -> None:
     """Record which trained run is a game's teacher (read by the search)."""
-    from a2d.teacher_file import write_teacher
+    from a2d.teacher_file import check_run, write_teacher
 
+    check_run(args.run)
+    out = _check_out(args.out, "file")
+    run = Path(args.run)
+    if run.is_dir() and out.resolve().is_relative_to(run.resolve()):
+        raise A2DError(f"--out {args.out} is inside the run {args.run}; write teachers elsewhere")
+    _check_agent(run / "agent.pt")
     write_teacher(args.run, args.out)
 
 
@@ -199,6 +380,8 @@ def cmd_info(args) -> None:
     from a2d.models import build
     from a2d.models.cost import cpu_latency_ms, model_card
 
+    for arch in args.arch:
+        _check_arch(arch)
     for arch in args.arch:
         m = build(arch, 18)
         card = model_card(m, arch)
@@ -208,8 +391,16 @@ def cmd_info(args) -> None:
 
 
 def cmd_export(args) -> None:
-    from a2d.export import export_run
+    from a2d.export import SUFFIX, export_run
 
+    run = Path(args.run)
+    agent_path = run / "agent.pt" if run.is_dir() else run
+    if not agent_path.exists():
+        raise A2DError(f"{run}: no agent.pt (is it a finished run directory?)")
+    _check_agent(agent_path)
+    out = args.out or agent_path.parent / "export" / f"agent{SUFFIX[args.format]}"
+    _check_out(out, "file")
+    _check_out(f"{out}.json", "file")
     card = export_run(
         args.run,
         args.format,
@@ -231,9 +422,19 @@ def cmd_export(args) -> None:
 
 def cmd_play(args) -> None:
     from a2d import config
-    from a2d.play import play_run
+    from a2d.play import check_video_path, play_run
 
     tc = config.train_config(_load_cfg(args))
+    run = Path(args.run)
+    agent_path = run / "agent.pt" if run.is_dir() else run
+    if not agent_path.exists():
+        raise A2DError(f"{run}: no agent.pt (is it a finished run directory?)")
+    _check_agent(agent_path)
+    if args.video:
+        check_video_path(args.video)
+        _check_out(args.video, "file", "--video")
+    if args.out:
+        _check_out(args.out, "file")
     res = play_run(
         args.run,
         args.episodes,
@@ -263,8 +464,17 @@ def cmd_games(args) -> None:
     print("\n".join(valid_games()))
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line, ``a2d: error: ...``, exit 2, like the others."""
+
+    def error(self, message: str):
+        msg = " ".join(message.split())
+        msg = re.sub(r"^argument (\S+): \1 ", r"\1 ", msg)  # "--seed must be ..." said once
+        self.exit(2, f"a2d: error: {msg} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="a2d", description=__doc__.splitlines()[0])
+    ap = _Parser(prog="a2d", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
 
     def cfg_opts(p):
@@ -283,7 +493,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train one agent with PPO")
     p.add_argument("--game", required=True, help="ALE game, e.g. Breakout, MsPacman")
     p.add_argument("--arch", required=True, help="vanilla, resnetN, or a path to arch.json")
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--seed", type=seed_arg, default=1, help=f"0..{SEED_MAX}")
     p.add_argument("--steps", type=int, help="environment steps (ppo.total_steps)")
     p.add_argument("--num-envs", type=int, help="parallel envs (ppo.num_envs)")
     p.add_argument("--out", required=True, help="run directory")
@@ -301,9 +511,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--method", required=True, help="a method of the config's registry, e.g. a2d_one_level"
     )
     p.add_argument("--teacher", help="teacher run dir, its agent.pt, or teachers/<game>.json")
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--seed", type=seed_arg, default=1, help=f"0..{SEED_MAX}")
     p.add_argument(
-        "--steps", type=int, dest="search_steps", help="environment steps (search.steps)"
+        "--steps",
+        type=int,
+        dest="search_steps",
+        help="environment steps (search.steps)",
     )
     p.add_argument("--num-envs", type=int, help="parallel envs (ppo.num_envs)")
     p.add_argument("--out", required=True, help="search directory")
@@ -318,16 +531,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="test-evaluate a trained agent.pt")
     p.add_argument("--agent", required=True)
-    p.add_argument("--episodes", type=int)
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument(
+        "--episodes", type=_int_arg("--episodes", 1), help="default: the config's eval.episodes"
+    )
+    p.add_argument("--seed", type=seed_arg, default=1, help=f"0..{SEED_MAX}")
     p.add_argument("--out", help="write the result JSON here")
     cfg_opts(p)
     p.set_defaults(fn=cmd_evaluate)
 
     p = sub.add_parser("random", help="score of the uniform-random policy on the test protocol")
     p.add_argument("--game", required=True)
-    p.add_argument("--episodes", type=int)
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument(
+        "--episodes", type=_int_arg("--episodes", 1), help="default: the config's eval.episodes"
+    )
+    p.add_argument("--seed", type=seed_arg, default=1, help=f"0..{SEED_MAX}")
     p.add_argument("--out", required=True)
     cfg_opts(p)
     p.set_defaults(fn=cmd_random)
@@ -351,18 +568,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", help="file to write (default <run>/export/agent.onnx or agent.torchscript.pt)"
     )
     p.add_argument(
-        "--observations", type=int, default=256, help="real observations for the parity check"
+        "--observations",
+        type=_int_arg("--observations", 1),
+        default=256,
+        help="real observations for the parity check",
     )
-    p.add_argument("--threads", type=int, default=1, help="CPU threads for the latency numbers")
+    p.add_argument(
+        "--threads",
+        type=_int_arg("--threads", 1),
+        default=1,
+        help="CPU threads for the latency numbers",
+    )
     p.set_defaults(fn=cmd_export)
 
     p = sub.add_parser("play", help="play full games with a trained agent; record a video")
     p.add_argument("--run", required=True, help="run directory (with agent.pt) or an agent.pt")
-    p.add_argument("--episodes", type=int, default=1)
+    p.add_argument("--episodes", type=_int_arg("--episodes", 1), default=1)
     p.add_argument("--video", help="MP4 file to write (all games, real-time speed)")
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--seed", type=seed_arg, default=1, help=f"0..{SEED_MAX}")
     p.add_argument("--greedy", action="store_true", help="argmax actions (default: sampled)")
-    p.add_argument("--scale", type=int, default=2, help="video upscaling factor")
+    p.add_argument("--scale", type=_int_arg("--scale", 1), default=2, help="video upscaling factor")
     p.add_argument("--out", help="write scores as JSON here")
     cfg_opts(p)
     p.set_defaults(fn=cmd_play)
@@ -373,14 +598,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run one command. Exit status: 0 success; 2 bad input (one line on stderr, never a
+    traceback); 130 Ctrl-C; 141 (128 + SIGPIPE) when stdout's reader left (``a2d games | head``)."""
     try:
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit as e:  # usage errors (2) and --help (0), returned rather than raised
+            return e.code if isinstance(e.code, int) else 2
         args.fn(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
     except A2DError as e:
-        print(f"a2d: error: {e}", file=sys.stderr)
+        print(f"a2d: error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # the reader left: no more output, and none at exit either (Python flushes stdout then)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 141
     return 0
 
 

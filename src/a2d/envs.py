@@ -60,9 +60,19 @@ def rom_id(game: str) -> str:
     try:
         return _games()[_norm(name)]
     except KeyError:
-        raise GameError(
-            f"unknown game {game!r}; valid ALE games: {', '.join(valid_games())}"
-        ) from None
+        raise GameError(unknown_game_message(game, name)) from None
+
+
+def unknown_game_message(game: str, name: str | None = None) -> str:
+    """One line: ``game`` is unknown, the valid names closest to ``name`` (``game`` without an
+    ``ALE/`` prefix or version suffix), and where to find them all."""
+    import difflib
+
+    games = valid_games()
+    by_norm = {_norm(g): g for g in games}
+    close = difflib.get_close_matches(_norm(name or game), list(by_norm), n=3, cutoff=0.6)
+    hint = f"; did you mean {', '.join(by_norm[c] for c in close)}?" if close else ""
+    return f"unknown game {game!r}{hint} ('a2d games' lists all {len(games)} valid ALE games)"
 
 
 def canonical(game: str) -> str:

@@ -166,6 +166,9 @@ def export_run(
 
     if fmt not in FORMATS:
         raise ExportError(f"unknown format {fmt!r}; valid: {', '.join(FORMATS)}")
+    for name, value in (("observations", n_obs), ("threads", threads), ("repeats", repeats)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ExportError(f"{name} must be an integer >= 1, got {value!r}")
     run = Path(run)
     agent_path = run / "agent.pt" if run.is_dir() else run
     run_dir = agent_path.parent

@@ -26,6 +26,12 @@ class PlayError(A2DError):
     pass
 
 
+def check_video_path(video: str | Path) -> None:
+    """A video is written as MP4: refuse another file name before any game is played."""
+    if Path(video).suffix.lower() != ".mp4":
+        raise PlayError(f"--video must name an .mp4 file, got {video}")
+
+
 class _VideoWriter:
     """Streams RGB frames to an H.264 MP4 through imageio-ffmpeg's bundled ffmpeg."""
 
@@ -146,8 +152,7 @@ def play(
     if video is None:
         run(None)
     else:
-        if Path(video).suffix.lower() != ".mp4":
-            raise PlayError(f"--video must name an .mp4 file, got {video}")
+        check_video_path(video)
         atomic_write(video, run)
         result["video"] = str(video)
         result["video_fps"] = fps

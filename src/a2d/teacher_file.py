@@ -32,22 +32,40 @@ class TeacherGameError(A2DError):
     """A teacher trained on another game than the one it is to teach."""
 
 
-def write_teacher(run: str | Path, out: str | Path) -> dict[str, Any]:
-    """Record the finished run ``run`` (its eval.json and agent.pt) as a teacher in ``out``."""
-    from a2d.checkpoint import atomic_write_json
-
+def check_run(run: str | Path) -> dict[str, Any]:
+    """The eval.json of the finished run ``run``, checked: a JSON object with the teacher
+    file's fields, of the right types, and an agent.pt beside it."""
     run = Path(run)
+    if not run.is_dir():
+        raise TeacherFileError(f"{run} is not a finished run (no such folder)")
     try:
-        ev = json.loads((run / "eval.json").read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise TeacherFileError(f"{run} is not a finished run (eval.json unreadable: {e})") from None
-    if not (run / "agent.pt").exists():
+        ev = json.loads((run / "eval.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        detail = getattr(e, "strerror", None) or str(e).splitlines()[0][:100]
+        raise TeacherFileError(
+            f"{run} is not a finished run (eval.json unreadable: {detail})"
+        ) from None
+    if not (run / "agent.pt").is_file():
         raise TeacherFileError(f"{run} has no agent.pt")
     if not isinstance(ev, dict):
         raise TeacherFileError(f"{run}/eval.json is not a JSON object")
     missing = [k for k in ("game", "arch", "seed", "mean", "std", "macs") if k not in ev]
     if missing:
         raise TeacherFileError(f"{run}/eval.json lacks {', '.join(missing)}")
+    kinds = {"game": (str,), "arch": (str,), "seed": (int,), "macs": (int, float)}
+    kinds.update(mean=(int, float), std=(int, float))
+    for key, types in kinds.items():
+        if isinstance(ev[key], bool) or not isinstance(ev[key], types):
+            raise TeacherFileError(f"{run}/eval.json: {key} has the wrong type ({ev[key]!r})")
+    return ev
+
+
+def write_teacher(run: str | Path, out: str | Path) -> dict[str, Any]:
+    """Record the finished run ``run`` (its eval.json and agent.pt) as a teacher in ``out``."""
+    from a2d.checkpoint import atomic_write_json
+
+    ev = check_run(run)
+    run = Path(run)
     record = {
         "game": ev["game"],
         "arch": ev["arch"],
@@ -65,9 +83,10 @@ def write_teacher(run: str | Path, out: str | Path) -> dict[str, Any]:
 def read_teacher(path: str | Path) -> dict[str, Any]:
     """A teacher file's record; ``TeacherFileError`` if it is unreadable or names no agent."""
     try:
-        record = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise TeacherFileError(f"teacher file {path} unreadable: {e}") from None
+        record = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        detail = getattr(e, "strerror", None) or str(e).splitlines()[0][:100]
+        raise TeacherFileError(f"teacher file {path} unreadable: {detail}") from None
     if not isinstance(record, dict):
         raise TeacherFileError(f"teacher file {path} is not a JSON object")
     if not isinstance(record.get("agent"), str) or not record["agent"]:
