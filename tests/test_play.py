@@ -104,7 +104,9 @@ def test_cli_play(run, tmp_path, venv_bin):
         [str(venv_bin / "a2d"), "play", "--run", str(d), "--episodes", "0"],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
-    assert p.returncode == 2 and p.stderr.startswith("a2d: error: episodes must be >= 1")
+    assert p.returncode == 2 and p.stderr.startswith(
+        "a2d: error: --episodes must be an integer >= 1"
+    )
 
 
 def test_policy_argument_plays_an_exported_model(run, tmp_path):

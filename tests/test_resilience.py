@@ -163,7 +163,7 @@ def bad_inputs(d: Path, ref: Path) -> dict[str, tuple[list, str]]:
     _agent_file(d / "other_arch.pt", "vanilla", 6, "Pong", weights_of="resnet8")
     T = ["train", "--game", "Pong", "--arch", "vanilla", *TINY]
     return {
-        "unknown game": (["train", "--game", "Pongg", "--arch", "vanilla", *TINY[:6]], "unknown game 'Pongg'; valid ALE games: Adventure"),
+        "unknown game": (["train", "--game", "Pongg", "--arch", "vanilla", *TINY[:6]], "unknown game 'Pongg'; did you mean Pong"),
         "unknown arch": (["train", "--game", "Pong", "--arch", "resnet9", *TINY[:6]], "resnet depth must be 6n+2"),
         "unknown arch name": (["train", "--game", "Pong", "--arch", "mobilenet", *TINY[:6]], "unknown arch 'mobilenet'; valid: supernet, vanilla, resnetN"),
         "unknown search method": (["search", "--game", "Pong", "--method", "a2d_foo", "--steps", "64"], "unknown search method 'a2d_foo'; valid: vanilla_dnas, a2d_one_level"),

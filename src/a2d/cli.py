@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from a2d import A2DError
-from a2d.yamlio import StrictLoader, load_yaml, yaml_problem
+from a2d.yamlio import StrictLoader, yaml_problem
 
 #: Largest seed: ale-py seeds each emulator with a 32-bit signed integer (env i of a run gets
 #: ``seed + i``, see ``_check_env_seeds``); numpy's legacy seeding needs < 2**32 too.
@@ -69,39 +69,6 @@ def _int_arg(what: str, lo: int, hi: int | None = None):
 
 
 seed_arg = _int_arg("--seed", 0, SEED_MAX)
-
-
-def _schema_integers(node: dict[str, Any], path: tuple[str, ...] = ()):
-    """(path, schema node) of every integer-only field of the config schema."""
-    types = node.get("type", [])
-    types = [types] if isinstance(types, str) else list(types)
-    if "integer" in types and "number" not in types:
-        yield path, node
-    for key, sub in node.get("properties", {}).items():
-        yield from _schema_integers(sub, (*path, key))
-    if isinstance(node.get("additionalProperties"), dict):
-        yield (*path, "*"), node["additionalProperties"]
-
-
-def _check_integers(cfg: dict[str, Any]) -> None:
-    """Refuse a float (``1.0``) or a boolean where the schema wants an integer: JSON Schema
-    counts 1.0 as an integer, but the code needs an int (e.g. a number of envs)."""
-    from a2d.config import ConfigError, describe, schema
-
-    for path, node in _schema_integers(schema()):
-        if "*" in path:
-            continue
-        value: Any = cfg
-        for part in path:
-            if not isinstance(value, dict) or part not in value:
-                break
-            value = value[part]
-        else:
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-                raise ConfigError(
-                    f"bad config value at {'.'.join(path)}: {value!r} is not an integer "
-                    f"(valid: {describe(node)})"
-                )
 
 
 def _check_out(path: str | Path, kind: str, flag: str = "--out") -> Path:
@@ -218,13 +185,7 @@ def _load_cfg(args) -> dict[str, Any]:
             for part in path[:-1]:
                 node = node.setdefault(part, {})
             node[path[-1]] = val
-    for path in args.config or []:  # duplicate keys, non-UTF-8: refused before config.load
-        data = load_yaml(Path(path), f"config file {path}")
-        if data is not None and not isinstance(data, dict):
-            raise A2DError(f"config file {path} must hold a mapping, got {type(data).__name__}")
-    cfg = config.load(args.config or [], overrides)
-    _check_integers(cfg)
-    return cfg
+    return config.load(args.config or [], overrides)
 
 
 def _claim_gpu(device: str) -> None:
@@ -477,18 +438,21 @@ def build_parser() -> argparse.ArgumentParser:
     ap = _Parser(prog="a2d", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
 
+    from a2d.config import DEVICES
+
     def cfg_opts(p):
         p.add_argument(
             "--config",
             action="append",
             metavar="YAML",
-            help="config file(s), merged in order (e.g. config.yaml presets/quick.yaml)",
+            help="a config file; repeat to merge several in order "
+            "(--config config.yaml --config presets/quick.yaml)",
         )
         p.add_argument(
             "--set", action="append", metavar="KEY=VALUE", help="override, e.g. ppo.num_envs=16"
         )
         p.add_argument("--config-json", help=argparse.SUPPRESS)  # what the Snakemake rules pass
-        p.add_argument("--device", choices=["auto", "cpu", "cuda"])
+        p.add_argument("--device", choices=DEVICES)
 
     p = sub.add_parser("train", help="train one agent with PPO")
     p.add_argument("--game", required=True, help="ALE game, e.g. Breakout, MsPacman")

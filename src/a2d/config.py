@@ -634,7 +634,12 @@ def _non_finite(obj: Any, path: tuple = ()) -> tuple[tuple, float] | None:
 def _validator():
     import jsonschema
 
-    return jsonschema.Draft202012Validator(_schema())
+    # JSON Schema counts 1.0 as an integer; the code needs an int (a number of envs, a seed)
+    base = jsonschema.Draft202012Validator
+    strict_int = base.TYPE_CHECKER.redefine(
+        "integer", lambda _, x: isinstance(x, int) and not isinstance(x, bool)
+    )
+    return jsonschema.validators.extend(base, type_checker=strict_int)(_schema())
 
 
 def validate(cfg: dict[str, Any]) -> None:
@@ -690,15 +695,13 @@ def check_workflow(cfg: dict[str, Any]) -> None:
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
+    """One config file: strict YAML (duplicate keys refused), a mapping at the top."""
+    from a2d.yamlio import load_yaml as strict_yaml
+
     try:
-        with open(path) as f:
-            data = yaml.safe_load(f) or {}
-    except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}") from None
-    except yaml.YAMLError as e:
-        raise ConfigError(
-            f"config file {path} is not valid YAML: {str(e).splitlines()[0]}"
-        ) from None
+        data = strict_yaml(Path(path), f"config file {path}") or {}
+    except A2DError as e:
+        raise ConfigError(str(e)) from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a mapping, got {type(data).__name__}")
     return data
