@@ -25,6 +25,7 @@ from a2d.results import ResultsError  # noqa: E402
 from a2d.results.curves import (  # noqa: E402
     add_nets_args,
     arch_label,
+    closed_on_error,
     one_line_errors,
     save_figure,
 )
@@ -97,7 +98,7 @@ def make_figure(agg, nets, used, seeds) -> Figure:
     fig, axes = plt.subplots(
         1, len(AGGREGATES), figsize=(3.4 * len(AGGREGATES), 0.5 * len(nets) + 1.4)
     )
-    try:
+    with closed_on_error(fig):
         ys = np.arange(len(nets))[::-1]
         for ax, name in zip(axes, AGGREGATES):
             for y, net in zip(ys, nets):
@@ -114,19 +115,12 @@ def make_figure(agg, nets, used, seeds) -> Figure:
             fontsize=9,
         )
         fig.tight_layout()
-    except BaseException:
-        plt.close(fig)
-        raise
     return fig
 
 
 def figure(agg, nets, used, seeds, out_pdf: Path, out_png: Path) -> None:
     """:func:`make_figure`, written to ``out_pdf`` and ``out_png``."""
-    fig = make_figure(agg, nets, used, seeds)
-    try:
-        save_figure(fig, (out_pdf, out_png))
-    finally:
-        plt.close(fig)
+    save_figure(make_figure(agg, nets, used, seeds), (out_pdf, out_png))
 
 
 @one_line_errors

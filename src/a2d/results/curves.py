@@ -3,6 +3,7 @@ seeds, method labels and atomic writes of outputs. Where the files are: :mod:`a2
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
@@ -150,8 +151,26 @@ def finish_panels(fig, axes, n: int, title: str, legend: bool = True) -> None:
     fig.tight_layout()
 
 
+@contextlib.contextmanager
+def closed_on_error(fig):
+    """Close ``fig`` if building it fails (pyplot keeps every open figure alive)."""
+    import matplotlib.pyplot as plt
+
+    try:
+        yield fig
+    except BaseException:
+        plt.close(fig)
+        raise
+
+
 def save_figure(fig, paths: Sequence[str | Path], dpi: int = 150) -> None:
-    """``fig.savefig`` to each path (format from its suffix), each written atomically."""
-    for out in paths:
-        fmt = Path(out).suffix.lstrip(".")
-        atomic_write(out, lambda tmp, fmt=fmt: fig.savefig(tmp, dpi=dpi, format=fmt))
+    """``fig.savefig`` to each path (format from its suffix), each written atomically; the
+    figure is closed afterwards, written or not."""
+    import matplotlib.pyplot as plt
+
+    try:
+        for out in paths:
+            fmt = Path(out).suffix.lstrip(".")
+            atomic_write(out, lambda tmp, fmt=fmt: fig.savefig(tmp, dpi=dpi, format=fmt))
+    finally:
+        plt.close(fig)

@@ -19,6 +19,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from a2d.paths import game_json, run_dir  # noqa: E402
 from a2d.results.curves import (  # noqa: E402
     across_seeds,
+    closed_on_error,
     finish_panels,
     one_line_errors,
     read_curve,
@@ -41,7 +42,7 @@ def make_figure(
     cols = min(n, 4)
     rows = math.ceil(n / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows), squeeze=False)
-    try:
+    with closed_on_error(fig):
         for ax, game in zip(axes.flat, games):
             for arch in archs:
                 dirs = [Path(run_dir(runs, game, arch, s)) for s in seeds]
@@ -63,9 +64,6 @@ def make_figure(
             ax.set_ylabel("test score")
             ax.grid(alpha=0.3)
         finish_panels(fig, axes, n, f"Test score during training ({spread_label(seeds)} as band)")
-    except BaseException:
-        plt.close(fig)
-        raise
     return fig
 
 
@@ -79,11 +77,7 @@ def plot(
     random_dir: Path | None = None,
 ) -> None:
     """:func:`make_figure`, written to ``out_pdf`` and ``out_png``."""
-    fig = make_figure(runs, games, archs, seeds, random_dir)
-    try:
-        save_figure(fig, (out_pdf, out_png))
-    finally:
-        plt.close(fig)
+    save_figure(make_figure(runs, games, archs, seeds, random_dir), (out_pdf, out_png))
 
 
 @one_line_errors

@@ -25,6 +25,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from a2d.paths import search_dir  # noqa: E402
 from a2d.results.curves import (  # noqa: E402
     across_seeds,
+    closed_on_error,
     method_label,
     one_line_errors,
     read_curve,
@@ -53,7 +54,7 @@ def make_figure(search: Path, games: list[str], methods: list[str], seeds: list[
     cols = min(n, 4)
     rows = math.ceil(n / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows), squeeze=False)
-    try:
+    with closed_on_error(fig):
         for ax, game in zip(axes.flat, games):
             spans = []
             for method in methods:
@@ -86,9 +87,6 @@ def make_figure(search: Path, games: list[str], methods: list[str], seeds: list[
             wrap=True,
         )
         fig.tight_layout()
-    except BaseException:
-        plt.close(fig)
-        raise
     return fig
 
 
@@ -101,11 +99,7 @@ def plot(
     out_png: Path,
 ) -> None:
     """:func:`make_figure`, written to ``out_pdf`` and ``out_png``."""
-    fig = make_figure(search, games, methods, seeds)
-    try:
-        save_figure(fig, [out_pdf, out_png])
-    finally:
-        plt.close(fig)
+    save_figure(make_figure(search, games, methods, seeds), (out_pdf, out_png))
 
 
 @one_line_errors

@@ -25,6 +25,7 @@ from a2d.paths import game_json, run_dir, searched  # noqa: E402
 from a2d.results.curves import (  # noqa: E402
     add_nets_args,
     arch_label,
+    closed_on_error,
     finish_panels,
     one_line_errors,
     read_json,
@@ -69,7 +70,7 @@ def make_figure(
     )
     millions = FuncFormatter(lambda v, _: f"{v / 1e6:.3g}M")
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    try:
+    with closed_on_error(fig):
         for ax, game in zip(axes.flat, games):
             for i, arch in enumerate(nets):
                 mx, mlo, mhi, y, ylo, yhi = point(runs, game, arch, seeds)
@@ -104,9 +105,6 @@ def make_figure(
             ax.set_ylabel("test score")
             ax.grid(alpha=0.3, which="both")
         finish_panels(fig, axes, n, f"Score vs MACs ({spread_label(seeds)} as error bars)")
-    except BaseException:
-        plt.close(fig)
-        raise
     return fig
 
 
@@ -121,11 +119,7 @@ def plot(
     random_dir: Path | None = None,
 ) -> None:
     """:func:`make_figure`, written to ``out_pdf`` and ``out_png``."""
-    fig = make_figure(runs, games, archs, method, seeds, random_dir)
-    try:
-        save_figure(fig, (out_pdf, out_png))
-    finally:
-        plt.close(fig)
+    save_figure(make_figure(runs, games, archs, method, seeds, random_dir), (out_pdf, out_png))
 
 
 @one_line_errors
