@@ -86,8 +86,7 @@ def play(
     exported model's). Returns scores, steps per game and the video's frame count.
     """
     from a2d.checkpoint import atomic_write
-    from a2d.envs import run_test_episodes
-    from a2d.rl.evaluate import greedy_policy, sampling_policy
+    from a2d.rl.evaluate import greedy_policy, protocol_episodes, sampling_policy
 
     eval_cfg = eval_cfg or EvalConfig()
     env_cfg = env_cfg or EnvConfig()
@@ -127,17 +126,14 @@ def play(
             log(f"episode {len(lengths)}: score {score:g} in {length} steps")
 
         try:
-            scores = run_test_episodes(
+            scores = protocol_episodes(
                 act,
                 game,
-                episodes=episodes,
+                episodes,
+                eval_cfg,
+                env_cfg,
+                seed,
                 num_envs=1,
-                frame_cap=eval_cfg.frame_cap,
-                sticky=eval_cfg.sticky,
-                noop_max=eval_cfg.noop_max,
-                frameskip=env_cfg.frameskip,
-                fire_on_life_loss=env_cfg.fire_on_life_loss,
-                seed=seed,
                 on_frame=None if video_path is None else on_frame,
                 on_episode=on_episode,
                 max_steps=max_steps,

@@ -40,6 +40,47 @@ def greedy_policy(agent: torch.nn.Module, device: str):
     return policy
 
 
+def protocol_episodes(
+    policy,
+    game: str,
+    episodes: int,
+    eval_cfg: EvalConfig,
+    env_cfg: EnvConfig,
+    seed: int,
+    num_envs: int | None = None,
+    **hooks,
+) -> list[float]:
+    """``episodes`` test games of ``policy`` under the test protocol of ``eval_cfg`` (frame cap,
+    sticky actions, no-op starts) and the env dynamics of ``env_cfg``; ``hooks`` go to
+    :func:`a2d.envs.run_test_episodes` (``on_frame``, ``on_episode``, ``max_steps``)."""
+    return run_test_episodes(
+        policy,
+        game,
+        episodes=episodes,
+        num_envs=eval_cfg.num_envs if num_envs is None else num_envs,
+        frame_cap=eval_cfg.frame_cap,
+        sticky=eval_cfg.sticky,
+        noop_max=eval_cfg.noop_max,
+        frameskip=env_cfg.frameskip,
+        fire_on_life_loss=env_cfg.fire_on_life_loss,
+        seed=seed,
+        **hooks,
+    )
+
+
+def _summary(scores: list[float], eval_cfg: EvalConfig) -> dict:
+    """The eval.json fields of a set of test games."""
+    return {
+        "mean": float(np.mean(scores)),
+        "std": float(np.std(scores)),
+        "episodes": len(scores),
+        "scores": scores,
+        "frame_cap": eval_cfg.frame_cap,
+        "sticky": eval_cfg.sticky,
+        "noop_max": eval_cfg.noop_max,
+    }
+
+
 def evaluate(
     agent: torch.nn.Module,
     game: str,
@@ -54,29 +95,12 @@ def evaluate(
     agent.eval()
     g = torch.Generator().manual_seed(seed)
     try:
-        scores = run_test_episodes(
-            sampling_policy(agent, device, g),
-            game,
-            episodes=episodes,
-            num_envs=eval_cfg.num_envs,
-            frame_cap=eval_cfg.frame_cap,
-            sticky=eval_cfg.sticky,
-            noop_max=eval_cfg.noop_max,
-            frameskip=env_cfg.frameskip,
-            fire_on_life_loss=env_cfg.fire_on_life_loss,
-            seed=seed,
+        scores = protocol_episodes(
+            sampling_policy(agent, device, g), game, episodes, eval_cfg, env_cfg, seed
         )
     finally:
         agent.train(was_training)
-    return {
-        "mean": float(np.mean(scores)),
-        "std": float(np.std(scores)),
-        "episodes": len(scores),
-        "scores": scores,
-        "frame_cap": eval_cfg.frame_cap,
-        "sticky": eval_cfg.sticky,
-        "noop_max": eval_cfg.noop_max,
-    }
+    return _summary(scores, eval_cfg)
 
 
 def evaluate_random(
@@ -89,25 +113,12 @@ def evaluate_random(
     n_actions = int(probe.single_action_space.n)
     probe.close()
     rng = np.random.default_rng(seed)
-    scores = run_test_episodes(
+    scores = protocol_episodes(
         lambda obs: rng.integers(0, n_actions, size=len(obs)),
         game,
-        episodes=episodes,
-        num_envs=eval_cfg.num_envs,
-        frame_cap=eval_cfg.frame_cap,
-        sticky=eval_cfg.sticky,
-        noop_max=eval_cfg.noop_max,
-        frameskip=env_cfg.frameskip,
-        fire_on_life_loss=env_cfg.fire_on_life_loss,
-        seed=seed,
+        episodes,
+        eval_cfg,
+        env_cfg,
+        seed,
     )
-    return {
-        "policy": "random",
-        "mean": float(np.mean(scores)),
-        "std": float(np.std(scores)),
-        "episodes": len(scores),
-        "scores": scores,
-        "frame_cap": eval_cfg.frame_cap,
-        "sticky": eval_cfg.sticky,
-        "noop_max": eval_cfg.noop_max,
-    }
+    return {"policy": "random", **_summary(scores, eval_cfg)}
