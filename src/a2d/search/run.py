@@ -38,7 +38,7 @@ def run_search(
     unless ``force``, which moves it aside (``a2d.runlock``)."""
     from a2d.runlock import refuse_finished, run_lock
 
-    with run_lock(out_dir) as lock:
+    with run_lock(out_dir):
         refuse_finished(out_dir, force)  # before any of the search's own work
         return _run_search(game, method_name, method, teacher, seed, out_dir, tc, log, force)
 
