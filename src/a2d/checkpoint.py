@@ -2,7 +2,10 @@
 
 Every result file is written to a temporary file in the same directory, fsynced, renamed into
 place, and the directory fsynced: a killed job (or a crashed machine) never leaves a half-written
-file that looks finished. ``atomic_write`` is the one writer; the others are built on it.
+file that looks finished. ``atomic_write`` is the one writer; the others are built on it. Its
+temporary file is removed when the write fails, and on SIGTERM (turned into an exception while a
+write is under way); one left by a SIGKILLed job is recognised by its name and swept at the next
+write of the same file (``temp_beside``) or by ``sweep_temps``.
 
 Resume state lives in ``<run>/resume/`` beside (not among) the files a Snakemake rule declares, so it survives
 Snakemake's deletion of a failed job's outputs.
@@ -13,15 +16,20 @@ truncated one is detected on load; the one before it is kept as ``ckpt.prev.pt``
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
 import json
 import os
+import re
+import signal
+import socket
 import struct
 import tempfile
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +40,88 @@ class CheckpointError(A2DError):
     pass
 
 
+#: Temporary files are named ``.<name>.tmp-<host>-<pid>-<random>``: a leftover one (its job was
+#: SIGKILLed) is recognised, and removed by the next write of that name or ``sweep_temps``, only
+#: when it is this host's and its PID is dead.
+_TEMP_RE = re.compile(r"^\.(?P<name>.+)\.tmp-(?P<host>.+)-(?P<pid>\d+)-[a-z0-9_]{8}$")
+
+
+def _temp_prefix(name: str) -> str:
+    return f".{name}.tmp-{socket.gethostname()}-{os.getpid()}-"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def _stale_temp(entry: Path, name: str | None = None) -> bool:
+    m = _TEMP_RE.match(entry.name)
+    if m is None or (name is not None and m["name"] != name):
+        return False
+    if m["host"] != socket.gethostname():
+        return False  # another machine's job (a shared file system): its PIDs are not ours
+    pid = int(m["pid"])
+    return pid != os.getpid() and not _pid_alive(pid)
+
+
+def sweep_temps(folder: str | Path, name: str | None = None) -> list[Path]:
+    """Remove the temporary files in ``folder`` (of target ``name``, or of any) left by jobs of
+    this host that are dead; returns them. Temps of live jobs are kept."""
+    folder = Path(folder)
+    removed = []
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        if _stale_temp(entry, name):
+            with contextlib.suppress(OSError):
+                entry.unlink()
+                removed.append(entry)
+    return removed
+
+
+class Terminated(SystemExit):
+    """SIGTERM, turned into an exception so that ``finally`` blocks remove temporary files."""
+
+
+@contextlib.contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """While inside, SIGTERM raises :class:`Terminated` (exit status 143) instead of ending the
+    process at once, so the writer's temp is removed. A no-op outside the main thread or when
+    SIGTERM already has a handler."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+
+    def handler(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends it at once
+        raise Terminated(128 + signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        if signal.getsignal(signal.SIGTERM) is handler:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def temp_beside(path: Path) -> tuple[int, str]:
     """An open temporary file in ``path``'s directory (created if needed), with ordinary
-    permissions (mkstemp alone makes 0600 files)."""
+    permissions (mkstemp alone makes 0600 files). Leftover temps of ``path`` from dead jobs are
+    removed first."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    sweep_temps(path.parent, path.name)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_temp_prefix(path.name), suffix="")
     umask = os.umask(0)
     os.umask(umask)
     os.fchmod(fd, 0o666 & ~umask)
@@ -69,15 +154,16 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp)`` on a temporary file beside ``path``; fsync it, rename it onto
     ``path`` and fsync the directory (the rename is then durable too)."""
     path = Path(path)
-    fd, tmp = temp_beside(path)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        _fsync_file(Path(tmp))  # whatever ``write`` did (torch.save, a library's writer, ...)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with _sigterm_raises():
+        fd, tmp = temp_beside(path)
+        os.close(fd)
+        try:
+            write(Path(tmp))
+            _fsync_file(Path(tmp))  # whatever ``write`` did (torch.save, a library's writer, ...)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
     _fsync_dir(path.parent)
     return path
 
@@ -153,21 +239,22 @@ def save_resume(path: str | Path, obj: dict[str, Any]) -> dict[str, float]:
     torch.save(obj, buf)
     payload = buf.getvalue()
     header = _HEADER.pack(RESUME_MAGIC, len(payload), hashlib.sha256(payload).digest())
-    fd, tmp = temp_beside(path)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(header)
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        faults.point("ckpt_write")
-        if path.exists():
-            os.replace(path, previous_path(path))
-        faults.point("ckpt_rotate")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with _sigterm_raises():
+        fd, tmp = temp_beside(path)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(header)
+                f.write(payload)
+                f.flush()
+                os.fsync(f.fileno())
+            faults.point("ckpt_write")
+            if path.exists():
+                os.replace(path, previous_path(path))
+            faults.point("ckpt_rotate")
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
     _fsync_dir(path.parent)
     faults.point("ckpt_done")
     return {"bytes": float(len(header) + len(payload)), "seconds": time.perf_counter() - t0}

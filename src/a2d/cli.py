@@ -224,7 +224,16 @@ def cmd_train(args) -> None:
                 load_teacher(args.teacher, game, device), tc.distill.actor, tc.distill.critic
             )
         )
-    train(game, spec, args.seed, args.out, tc, hooks=hooks, log=lambda s: print(s, flush=True))
+    train(
+        game,
+        spec,
+        args.seed,
+        args.out,
+        tc,
+        hooks=hooks,
+        log=lambda s: print(s, flush=True),
+        force=args.force,
+    )
 
 
 def cmd_search(args) -> None:
@@ -262,6 +271,7 @@ def cmd_search(args) -> None:
         args.out,
         tc,
         log=lambda s: print(s, flush=True),
+        force=args.force,
     )
 
 
@@ -466,6 +476,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="distil from this teacher (run dir, agent.pt or teachers/<game>.json) "
         "with the config's distill.actor / distill.critic",
     )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="if --out holds a finished run, move it aside to <parent>/.<name>.replaced-<UTC time> "
+        "and start afresh (without it, a finished run is refused)",
+    )
     cfg_opts(p)
     p.set_defaults(fn=cmd_train)
 
@@ -484,6 +500,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--num-envs", type=int, help="parallel envs (ppo.num_envs)")
     p.add_argument("--out", required=True, help="search directory")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="if --out holds a finished search, move it aside to <parent>/.<name>.replaced-<UTC time> "
+        "and start afresh (without it, a finished search is refused)",
+    )
     cfg_opts(p)
     p.set_defaults(fn=cmd_search)
 

@@ -329,3 +329,73 @@ def test_async_groups_and_bf16_runs_are_repeatable_and_change_only_the_random_or
             "128",
             "256",
         ]
+
+
+# ---- a finished run is never destroyed; the TensorBoard log of a resumed run ---------------
+
+
+def test_finished_run_refused_and_force_moves_it_aside_after_the_checks(runs, tmp_path):
+    from a2d import A2DError
+    from a2d.runlock import RunLockError
+
+    run = tmp_path / "done"
+    shutil.copytree(runs["root"] / "a", run)
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    with pytest.raises(RunLockError, match=r"holds a finished run \(eval.json\); give --force"):
+        train("Breakout", "vanilla", SEED, run, tiny_cfg(), log=lambda s: None)
+    with pytest.raises(A2DError, match="seed must be an integer >= 0"):
+        train("Breakout", "vanilla", -1, run, tiny_cfg(), log=lambda s: None, force=True)
+    with pytest.raises(Exception, match="Nope"):  # the env check fails: nothing moved aside
+        train("Nope", "vanilla", SEED, run, tiny_cfg(), log=lambda s: None, force=True)
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["done"]
+    logs: list[str] = []
+    train("Breakout", "vanilla", SEED, run, tiny_cfg(), log=logs.append, force=True)
+    (aside,) = [p for p in tmp_path.iterdir() if p.name.startswith(".done.replaced-")]
+    assert any(str(aside) in s for s in logs)
+    assert {p.name: p.read_bytes() for p in aside.iterdir() if p.is_file()} == before
+    # the new run is the same seed's run again, bitwise
+    assert (run / "eval.json").read_bytes() == before["eval.json"]
+    assert (run / "curve.csv").read_bytes() == before["curve.csv"]
+    assert not (run / ".lock").exists()
+
+
+def _scalar_steps(tb) -> dict[str, list[int]]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    ea = EventAccumulator(str(tb), size_guidance={"scalars": 0})
+    ea.Reload()
+    return {tag: [e.step for e in ea.Scalars(tag)] for tag in ea.Tags()["scalars"]}
+
+
+@pytest.mark.parametrize("kill_at", ["ckpt_done:1", "update:11"])
+def test_resumed_run_logs_each_step_once(tmp_path, venv_bin, kill_at):
+    """Killed at a checkpoint, or mid-iteration after one, and resumed: each scalar tag has each
+    step exactly once, the same steps as the uninterrupted run's log."""
+    import os
+    import subprocess
+
+    args = [
+        str(venv_bin / "a2d"), "train", "--game", "Pong", "--arch", "vanilla", "--seed", "1",
+        "--steps", "192", "--num-envs", "2", "--device", "cpu", "--set", "ppo.num_steps=16",
+        "--set", "ppo.num_minibatches=2", "--set", "ppo.update_epochs=2",
+        "--set", "eval.curve_episodes=1", "--set", "eval.episodes=1", "--set", "eval.num_envs=1",
+        "--set", "eval.frame_cap=400", "--set", "eval.interval=64",
+        "--set", "checkpoint.interval=64", "--set", "torch_threads=1",
+    ]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith("A2D_TEST_")}
+
+    def run(out, kill=None):
+        e = {**env, "A2D_TEST_KILL_AT": kill} if kill else env
+        return subprocess.run([*args, "--out", str(out)], env=e, capture_output=True, timeout=300)
+
+    assert run(tmp_path / "ref").returncode == 0
+    killed = run(tmp_path / "run", kill_at)
+    assert killed.returncode == -9, killed.stderr
+    assert (tmp_path / "run" / "resume" / "ckpt.pt").exists()
+    assert run(tmp_path / "run").returncode == 0
+    ref, got = _scalar_steps(tmp_path / "ref" / "tb"), _scalar_steps(tmp_path / "run" / "tb")
+    assert "losses/policy_loss" in got and "charts/test_mean" in got
+    for tag, steps in got.items():
+        assert len(steps) == len(set(steps)), (tag, steps)
+    assert got == ref

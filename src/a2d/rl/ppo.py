@@ -15,9 +15,15 @@ Outputs in ``out_dir``:
                eval.json of a CPU run repeat byte for byte
   agent.pt     final weights + the spec to rebuild the net
   eval.json    final test evaluation (mean, std, episodes, scores, frame_cap, sticky, ...)
-  tb/          TensorBoard scalars (charts/*, losses/*)
+  tb/          TensorBoard scalars (charts/*, losses/*); a resumed run first cuts its events
+               files back to the resume checkpoint, then adds one: each step once
   resume/      ckpt.pt (+ ckpt.prev.pt): resume checkpoints, not declared outputs, so they
                survive Snakemake's deletion of a failed job's outputs
+
+While it runs, ``train`` holds the folder's lock (``a2d.runlock``: a second job on it stops at
+once), and refuses a folder that holds a finished run (eval.json) unless ``force``, which moves
+the old run aside. Every check (seed, resume checkpoint, envs, net, hooks) comes before anything
+in the folder is written.
 
 The declared outputs are all written at the end, each atomically, eval.json last: a killed or
 failed run leaves none that could pass for finished. Resume is exact: checkpoints fall on PPO
@@ -29,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -48,6 +55,7 @@ from a2d.checkpoint import (
     load_resume,
     remove_resume,
     save_resume,
+    sweep_temps,
 )
 from a2d.config import TrainConfig, resolve_device, resolve_precision, to_dict
 from a2d.envs import TrainEnv, canonical
@@ -55,6 +63,7 @@ from a2d.models import build, get_spec
 from a2d.models.agent_file import agent_payload, save_agent
 from a2d.models.cost import model_card
 from a2d.rl.evaluate import eval_seed, evaluate
+from a2d.runlock import refuse_finished, run_lock
 
 CURVE_FIELDS = ["step", "test_mean", "test_std", "train_return"]
 TIMING_FIELDS = ["step", "sps", "wall_s"]
@@ -185,8 +194,6 @@ def seed_everything(seed: int) -> None:
 
 
 def set_threads(n: int) -> None:
-    import os
-
     torch.set_num_threads(n if n > 0 else max(1, len(os.sched_getaffinity(0))))
 
 
@@ -721,6 +728,41 @@ def _final_outputs(
     return result
 
 
+#: Largest seed: env i of a run is seeded ``seed + i`` and ale-py takes 32-bit signed seeds.
+SEED_MAX = 2**31 - 1
+
+
+def _check_seed(seed: int, num_envs: int) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise A2DError(f"seed must be an integer >= 0, got {seed!r}")
+    if seed + num_envs - 1 > SEED_MAX:
+        raise A2DError(
+            f"seed {seed} with ppo.num_envs {num_envs}: the envs' seeds seed..seed+num_envs-1 "
+            f"must stay <= {SEED_MAX}"
+        )
+
+
+def _tb_sizes(tb: Path) -> dict[str, int]:
+    """The size of each TensorBoard events file in ``tb`` (after a flush): saved with a resume
+    checkpoint, so that a resume can cut the files back to that point."""
+    return {f.name: f.stat().st_size for f in sorted(tb.glob("events.out.tfevents.*"))}
+
+
+def _tb_rewind(tb: Path, sizes: dict[str, int]) -> None:
+    """Cut the events files back to ``sizes`` (a resume checkpoint's): what was logged after
+    that checkpoint is replayed by the resumed run, so it must not stay. A file created after
+    the checkpoint (a resumed run killed before its next one) holds only replayed steps and is
+    removed."""
+    for f in tb.glob("events.out.tfevents.*"):
+        keep = sizes.get(f.name)
+        if keep is None:
+            f.unlink(missing_ok=True)
+        elif f.stat().st_size > keep:
+            with open(f, "r+b") as fh:
+                fh.truncate(keep)
+                os.fsync(fh.fileno())
+
+
 def _device_setup(cfg: TrainConfig) -> tuple[str, str, Any]:
     """Device, precision and the autocast context of a run; sets torch's threads."""
     device = resolve_device(cfg.device)
@@ -749,23 +791,41 @@ def train(
     hooks: Sequence[PPOHook] = (),
     log: Callable[[str], None] = print,
     finish: Callable[[dict[str, Any], dict[str, Any]], None] | None = None,
+    force: bool = False,
 ) -> dict[str, Any]:
     """Train one agent with PPO; returns the final evaluation (also written to eval.json).
+
+    ``out_dir`` is locked for the whole run (a second job on it stops at once). A folder that
+    holds a finished run is refused unless ``force``: then the old run is moved aside (see
+    ``a2d.runlock``) once every check has passed, never deleted.
 
     A NaN/Inf stops the run with a NumericalError naming the term and the step, after one retry
     from the last resume checkpoint (from the start if there is none yet). ``finish(result,
     agent_payload)`` writes a caller's own final outputs, after agent.pt and before eval.json."""
     faults.load_plan()  # the test failpoints of this run, read once
-    try:
-        return _train(game, arch, seed, out_dir, cfg, hooks, log, finish)
-    except NumericalError as e:
-        log(f"error: {e}; retrying once from the last checkpoint")
-    try:
-        return _train(game, arch, seed, out_dir, cfg, hooks, log, finish)
-    except NumericalError as e:
-        raise NumericalError(
-            e.term, e.step, f"{e.where}, again after a retry from the last checkpoint"
-        ) from None
+    _check_seed(seed, cfg.ppo.num_envs)
+    with run_lock(out_dir) as lock:
+        replace = [refuse_finished(out_dir, force)]
+
+        def prepare() -> None:
+            """The first write into the folder, after every check: move a replaced run aside,
+            sweep the temps of dead jobs."""
+            if replace[0]:
+                log(f"moved the finished run in {out_dir} aside to {lock.move_aside()}")
+                replace[0] = False
+            for d in (lock.folder, lock.folder / "resume"):
+                sweep_temps(d)
+
+        try:
+            return _train(game, arch, seed, out_dir, cfg, hooks, log, finish, replace[0], prepare)
+        except NumericalError as e:
+            log(f"error: {e}; retrying once from the last checkpoint")
+        try:
+            return _train(game, arch, seed, out_dir, cfg, hooks, log, finish, replace[0], prepare)
+        except NumericalError as e:
+            raise NumericalError(
+                e.term, e.step, f"{e.where}, again after a retry from the last checkpoint"
+            ) from None
 
 
 def _train(
@@ -777,7 +837,12 @@ def _train(
     hooks: Sequence[PPOHook],
     log: Callable[[str], None],
     finish,
+    replace: bool = False,
+    prepare: Callable[[], None] = lambda: None,
 ) -> dict[str, Any]:
+    """One attempt at the run (``train`` retries once). ``replace``: the folder holds a finished
+    run that ``prepare()`` moves aside, so its resume state is not looked at; ``prepare()`` is
+    called once every check has passed, before the first write into the folder."""
     from torch.utils.tensorboard import SummaryWriter
 
     out, game, p = Path(out_dir), canonical(game), cfg.ppo
@@ -790,7 +855,7 @@ def _train(
     seed_everything(seed)
     device, precision, amp = _device_setup(cfg)
     resume_path = out / "resume" / "ckpt.pt"
-    found = RunState.find(resume_path, signature, log)
+    found = None if replace else RunState.find(resume_path, signature, log)
 
     env = TrainEnv(game, p.num_envs, cfg.env, seed)
     try:
@@ -801,9 +866,13 @@ def _train(
     except BaseException:
         env.close()
         raise
+    # ---- every check has passed: from here on the folder is written
+    try:
+        prepare()
+    except BaseException:
+        env.close()
+        raise
     out.mkdir(parents=True, exist_ok=True)
-    if found is None:
-        (out / "eval.json").unlink(missing_ok=True)  # a stale finish marker of an earlier run
     # foreach: one multi-tensor kernel per Adam op instead of a loop over the parameters (the
     # default only on CUDA): 2.7x faster Adam step on CPU, bitwise the same weights
     optimizer = torch.optim.Adam(
@@ -817,8 +886,14 @@ def _train(
         log(f"resumed from {found[1]} at step {state.global_step} (iteration {state.iteration})")
     env.seed = env_seed(seed, state.iteration)  # what the uninterrupted run did at this boundary
 
-    writer = SummaryWriter(str(out / "tb"), purge_step=state.global_step if found else None)
-    writer.add_text("config", f"```\n{to_dict(cfg)}\n```")
+    tb_sizes = found[0].get("tensorboard") if found else {}  # a fresh start: no old events
+    if tb_sizes is not None:
+        _tb_rewind(out / "tb", tb_sizes)
+    # a checkpoint without the events files' sizes: TensorBoard drops the steps >= purge_step
+    purge = state.global_step if found and tb_sizes is None else None
+    writer = SummaryWriter(str(out / "tb"), purge_step=purge)
+    if found is None:
+        writer.add_text("config", f"```\n{to_dict(cfg)}\n```")
     log(
         f"{game} {arch_name} seed {seed}: {card['macs'] / 1e6:.2f} M MACs, {card['params'] / 1e6:.2f} M params, "
         f"{num_iterations} iterations x {p.batch_size} steps, device {device}, {precision}, "
@@ -869,6 +944,7 @@ def _train(
                 state.next_ckpt += cfg.checkpoint_interval
                 writer.flush()
                 ckpt = state.to_checkpoint(signature, agent, optimizer, hooks, clock.train_time())
+                ckpt["tensorboard"] = _tb_sizes(out / "tb")  # what a resume keeps of the logs
                 info = save_resume(resume_path, ckpt)
                 log(
                     f"checkpoint at step {state.global_step}: {info['bytes'] / 1e6:.2f} MB written in "

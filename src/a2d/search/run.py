@@ -31,7 +31,19 @@ def run_search(
     out_dir: str | Path,
     tc: TrainConfig,
     log=print,
+    force: bool = False,
 ) -> dict[str, Any]:
+    """Search on ``game`` into ``out_dir``, locked for the whole search. A folder holding a
+    finished search (eval.json, which ``train`` writes after the search's outputs) is refused
+    unless ``force``, which moves it aside (``a2d.runlock``)."""
+    from a2d.runlock import refuse_finished, run_lock
+
+    with run_lock(out_dir):
+        refuse_finished(out_dir, force)  # before any of the search's own work
+        return _run_search(game, method_name, method, teacher, seed, out_dir, tc, log, force)
+
+
+def _run_search(game, method_name, method, teacher, seed, out_dir, tc, log, force):
     out = Path(out_dir)
     tcs = copy.deepcopy(tc)
     tcs.ppo.total_steps = tc.search.steps
@@ -85,7 +97,7 @@ def run_search(
         )
         derive(out / "supernet.pt", out / "arch.json")
 
-    final = train(game, spec, seed, out, tcs, hooks=hooks, log=log, finish=finish)
+    final = train(game, spec, seed, out, tcs, hooks=hooks, log=log, finish=finish, force=force)
     (out / "agent.pt").unlink(missing_ok=True)  # the supernet.pt holds these weights
     return final
 
