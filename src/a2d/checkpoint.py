@@ -9,6 +9,9 @@ Snakemake's deletion of a failed job's outputs.
 
 Resume checkpoints carry a header (magic, payload length, SHA-256 of the payload), so a torn or
 truncated one is detected on load; the one before it is kept as ``ckpt.prev.pt`` and used then.
+
+Every checkpoint is read with ``torch.load(weights_only=True)``: tensors and plain data, never
+objects that run code when unpickled (a file from someone else cannot run anything).
 """
 
 from __future__ import annotations
@@ -110,15 +113,63 @@ def atomic_torch_save(path: str | Path, obj: Any) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
-def load_torch(path: str | Path, what: str = "checkpoint") -> dict[str, Any]:
+def file_sha256(path: str | Path) -> str:
+    """The SHA-256 (hex) of a file's bytes."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _refusal(e: Exception) -> str:
+    """Why ``torch.load(weights_only=True)`` refused a payload, on one line."""
+    text = str(e)
+    for marker in ("Unsupported global: GLOBAL ", "Unsupported operand "):
+        if marker in text:
+            return marker.strip() + " " + text.split(marker, 1)[1].split()[0][:100]
+    return type(e).__name__
+
+
+def torch_loads(payload: bytes, where: str) -> Any:
+    """Unpickle a torch payload with ``weights_only=True``: tensors and plain data only, never
+    code. A payload naming any other object (a crafted pickle, or a file holding NumPy arrays
+    or custom classes) is refused with a CheckpointError naming ``where``."""
+    import pickle
+
     import torch
 
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=False)
+        return torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise CheckpointError(
+            f"{where} refused: it holds more than tensors and plain data ({_refusal(e)}); "
+            "a2d runs no code from a checkpoint"
+        ) from None
+
+
+def load_torch(
+    path: str | Path, what: str = "checkpoint", sha256: str | None = None, recorded_in: str = ""
+) -> dict[str, Any]:
+    """A checkpoint file (a dict with a 'format' key), loaded with ``weights_only=True``.
+
+    ``sha256``: the digest the file must have (``recorded_in`` names who records it); it is
+    checked on the very bytes that are then unpickled."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
     except FileNotFoundError:
         raise CheckpointError(f"{what} not found: {path}") from None
     except IsADirectoryError:
         raise CheckpointError(f"{what} {path} is a directory, not a checkpoint file") from None
+    except OSError as e:
+        raise CheckpointError(f"{what} {path} cannot be read: {e.strerror}") from None
+    if sha256 is not None:
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != sha256:
+            raise CheckpointError(
+                f"{what} {path} has sha256 {actual}, {recorded_in or 'its record'} records {sha256}"
+            )
+    try:
+        obj = torch_loads(data, f"{what} {path}")
+    except CheckpointError:
+        raise
     except Exception as e:  # torn, truncated or not a torch file
         detail = str(e).splitlines()[0].split(". ")[0][:100] if str(e) else ""
         raise CheckpointError(
@@ -174,9 +225,9 @@ def save_resume(path: str | Path, obj: dict[str, Any]) -> dict[str, float]:
 
 
 def read_resume(path: str | Path) -> dict[str, Any]:
-    """One resume checkpoint, its checksum verified; CheckpointError if torn or not one."""
-    import torch
-
+    """One resume checkpoint, its checksum verified and loaded with ``weights_only=True``;
+    CheckpointError if torn, not one, or holding more than tensors and plain data (the
+    checksum detects torn files, not tampering: anyone can recompute it)."""
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -195,7 +246,9 @@ def read_resume(path: str | Path) -> dict[str, Any]:
     if hashlib.sha256(payload).digest() != digest:
         raise CheckpointError(f"{path}: resume checkpoint fails its SHA-256 check")
     try:
-        obj = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=False)
+        obj = torch_loads(payload, f"resume checkpoint {path}")
+    except CheckpointError:
+        raise
     except Exception as e:  # a checksummed payload that still does not load: a bug, say so
         raise CheckpointError(f"{path}: unreadable resume checkpoint: {type(e).__name__}") from None
     if not isinstance(obj, dict) or "format" not in obj:
