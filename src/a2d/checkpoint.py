@@ -172,6 +172,8 @@ def load_torch(
         raise
     except Exception as e:  # torn, truncated or not a torch file
         detail = str(e).splitlines()[0].split(". ")[0][:100] if str(e) else ""
+        if "load key" in detail:  # "invalid load key, '<the file's first byte>'"
+            detail = "not a pickle"
         raise CheckpointError(
             f"unreadable {what} {path}: truncated or not a PyTorch checkpoint "
             f"({type(e).__name__}{': ' + detail if detail else ''})"
