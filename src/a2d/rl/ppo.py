@@ -280,6 +280,10 @@ def _first_difference(a: Any, b: Any, path: str = "") -> str:
         for k in sorted(set(a) | set(b), key=str):
             if a.get(k) != b.get(k):
                 return _first_difference(a.get(k), b.get(k), f"{path}.{k}" if path else str(k))
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        for i, (x, y) in enumerate(zip(a, b)):
+            if x != y:
+                return _first_difference(x, y, f"{path}[{i}]")
     return f"{path or 'value'}: checkpoint has {a!r}, this run {b!r}"
 
 
