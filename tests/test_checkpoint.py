@@ -13,6 +13,7 @@ import torch
 from a2d import A2DError
 from a2d.checkpoint import (
     CheckpointError,
+    Digest,
     atomic_torch_save,
     atomic_write,
     atomic_write_bytes,
@@ -171,7 +172,7 @@ def test_load_torch_checks_the_digest_before_unpickling(tmp_path):
     path = tmp_path / "agent.pt"
     atomic_torch_save(path, {"format": "test-v1"})
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    assert load_torch(path, sha256=digest)["format"] == "test-v1"
+    assert load_torch(path, digest=Digest(digest, "x", "y"))["format"] == "test-v1"
     path.write_bytes(b"\x80\x04not a pickle at all")
-    with pytest.raises(CheckpointError, match=f"has sha256 .*, the JSON records {digest}"):
-        load_torch(path, sha256=digest, recorded_in="the JSON")
+    with pytest.raises(CheckpointError, match=f"^my agent {path} has sha256 .*, the JSON records"):
+        load_torch(path, digest=Digest(digest, "my agent", "the JSON"))

@@ -26,7 +26,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from a2d import A2DError, faults
 
@@ -118,13 +118,14 @@ def file_sha256(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def _refusal(e: Exception) -> str:
-    """Why ``torch.load(weights_only=True)`` refused a payload, on one line."""
-    text = str(e)
-    for marker in ("Unsupported global: GLOBAL ", "Unsupported operand "):
-        if marker in text:
-            return marker.strip() + " " + text.split(marker, 1)[1].split()[0][:100]
-    return type(e).__name__
+def _named_object(e: Exception) -> str | None:
+    """The object a ``weights_only`` load refused to build (``GLOBAL module.name``, a class),
+    or None when the refusal is about something else (a corrupt stream, an unknown opcode)."""
+    text = str(e).split("WeightsUnpickler error:", 1)[-1].strip()
+    first = text.splitlines()[0] if text else ""
+    if "global" in first.lower() or "class" in first.lower() or "reduce" in first.lower():
+        return first.split(" was not ")[0][:120]
+    return None
 
 
 def torch_loads(payload: bytes, where: str) -> Any:
@@ -132,25 +133,40 @@ def torch_loads(payload: bytes, where: str) -> Any:
     code. A payload naming any other object (a crafted pickle, or a file holding NumPy arrays
     or custom classes) is refused with a CheckpointError naming ``where``."""
     import pickle
+    import warnings
 
     import torch
 
     try:
-        return torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # e.g. on the pickle protocol: the error says enough
+            warnings.simplefilter("ignore")
+            return torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
+        named = _named_object(e)
+        if named is None:  # not a refusal of an object: the caller reports an unreadable file
+            raise
         raise CheckpointError(
-            f"{where} refused: it holds more than tensors and plain data ({_refusal(e)}); "
+            f"{where} refused: it holds more than tensors and plain data ({named}); "
             "a2d runs no code from a checkpoint"
         ) from None
 
 
+class Digest(NamedTuple):
+    """The SHA-256 a file must have, what the file is and who records the digest (for the
+    message: ``<what> <path> has sha256 ..., <recorded_in> records ...``)."""
+
+    sha256: str
+    what: str
+    recorded_in: str
+
+
 def load_torch(
-    path: str | Path, what: str = "checkpoint", sha256: str | None = None, recorded_in: str = ""
+    path: str | Path, what: str = "checkpoint", digest: Digest | None = None
 ) -> dict[str, Any]:
     """A checkpoint file (a dict with a 'format' key), loaded with ``weights_only=True``.
 
-    ``sha256``: the digest the file must have (``recorded_in`` names who records it); it is
-    checked on the very bytes that are then unpickled."""
+    ``digest``: the SHA-256 the file must have, checked on the very bytes that are then
+    unpickled, before they are."""
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -160,23 +176,21 @@ def load_torch(
         raise CheckpointError(f"{what} {path} is a directory, not a checkpoint file") from None
     except OSError as e:
         raise CheckpointError(f"{what} {path} cannot be read: {e.strerror}") from None
-    if sha256 is not None:
+    if digest is not None:
         actual = hashlib.sha256(data).hexdigest()
-        if actual != sha256:
+        if actual != digest.sha256:
             raise CheckpointError(
-                f"{what} {path} has sha256 {actual}, {recorded_in or 'its record'} records {sha256}"
+                f"{digest.what} {path} has sha256 {actual}, {digest.recorded_in} records "
+                f"{digest.sha256}"
             )
     try:
         obj = torch_loads(data, f"{what} {path}")
     except CheckpointError:
         raise
     except Exception as e:  # torn, truncated or not a torch file
-        detail = str(e).splitlines()[0].split(". ")[0][:100] if str(e) else ""
-        if "load key" in detail:  # "invalid load key, '<the file's first byte>'"
-            detail = "not a pickle"
+        # the type only: the message of a failed unpickling may quote the file's bytes
         raise CheckpointError(
-            f"unreadable {what} {path}: truncated or not a PyTorch checkpoint "
-            f"({type(e).__name__}{': ' + detail if detail else ''})"
+            f"unreadable {what} {path}: truncated or not a PyTorch checkpoint ({type(e).__name__})"
         ) from None
     if not isinstance(obj, dict) or "format" not in obj:
         raise CheckpointError(f"{path} is not an a2d {what} (no 'format' key)")

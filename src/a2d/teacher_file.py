@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from a2d import A2DError
-from a2d.checkpoint import CheckpointError
+from a2d.checkpoint import CheckpointError, Digest
 
 #: the teacher file's keys, in the order they are written
 FIELDS = ("game", "arch", "seed", "run", "agent", "agent_sha256", "test_mean", "test_std", "macs")
@@ -127,22 +127,22 @@ def read_teacher(path: str | Path) -> dict[str, Any]:
     return record
 
 
-def teacher_source(teacher: str | Path) -> tuple[Path, str | None, str]:
+def teacher_source(teacher: str | Path) -> tuple[Path, Digest | None]:
     """The agent.pt of a teacher given as a run directory, its agent.pt, or a teacher file, with
-    the SHA-256 it must have and who records it (None, "" unless a teacher file)."""
+    the SHA-256 it must have (None unless a teacher file records it)."""
     p = Path(teacher)
-    digest, recorded_in = None, ""
+    digest = None
     if p.is_dir():
         p = p / "agent.pt"
     elif p.suffix == ".json":
         record = read_teacher(p)
-        digest, recorded_in = record["agent_sha256"], f"the teacher file {teacher}"
+        digest = Digest(record["agent_sha256"], "teacher agent", f"the teacher file {teacher}")
         p = p.parent / record["agent"]
     if not p.is_file():
         raise TeacherFileError(
             f"teacher not found: {p} (give a run directory, its agent.pt or teachers/<game>.json)"
         )
-    return p, digest, recorded_in
+    return p, digest
 
 
 def teacher_agent_path(teacher: str | Path) -> Path:
@@ -157,8 +157,8 @@ def load_teacher(teacher: str | Path, game: str, device: str) -> torch.nn.Module
     from a2d.envs import canonical
     from a2d.models.agent_file import load_agent
 
-    path, digest, recorded_in = teacher_source(teacher)
-    agent, ckpt = load_agent(path, device, "teacher agent", digest, recorded_in)
+    path, digest = teacher_source(teacher)
+    agent, ckpt = load_agent(path, device, digest)
     game = canonical(game)
     if ckpt["game"] != game:
         raise TeacherGameError(

@@ -11,7 +11,7 @@ from typing import Any
 
 from torch import nn
 
-from a2d.checkpoint import CheckpointError, atomic_torch_save, load_torch
+from a2d.checkpoint import CheckpointError, Digest, atomic_torch_save, load_torch
 from a2d.models.builder import build
 
 AGENT_FORMAT = "a2d-agent-v1"
@@ -71,13 +71,12 @@ def check_agent_payload(ckpt: dict[str, Any], where: str) -> None:
 def load_agent(
     path: str | Path,
     device: str = "cpu",
-    what: str = "agent checkpoint",
-    sha256: str | None = None,
-    recorded_in: str = "",
+    digest: Digest | None = None,
 ) -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild a trained agent from its agent.pt (loaded with weights_only, its fields checked;
-    ``sha256``: the digest the file must have, recorded in ``recorded_in``)."""
-    ckpt = load_torch(path, what, sha256, recorded_in)
+    ``digest``: the SHA-256 the file must have)."""
+    what = "agent checkpoint"
+    ckpt = load_torch(path, what, digest)
     if ckpt.get("format") != AGENT_FORMAT:
         fmt = ckpt.get("format")
         raise CheckpointError(f"{path}: format {fmt!r:.60} is not {AGENT_FORMAT!r}")
