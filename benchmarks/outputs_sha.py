@@ -61,7 +61,7 @@ def run_ppo(d: Path, threads: int) -> dict:
         "curve.csv": file_sha(d / "curve.csv"),
         "eval.json": file_sha(d / "eval.json"),
         "agent.pt state_dict": state_sha(
-            torch.load(d / "agent.pt", weights_only=False)["state_dict"]
+            torch.load(d / "agent.pt", weights_only=True)["state_dict"]
         ),
     }
 
@@ -85,7 +85,7 @@ def run_search(d: Path, threads: int) -> dict:
         "curve.csv": file_sha(d / "curve.csv"),
         "eval.json": file_sha(d / "eval.json"),
         "agent.pt state_dict": state_sha(
-            torch.load(d / "agent.pt", weights_only=False)["state_dict"]
+            torch.load(d / "agent.pt", weights_only=True)["state_dict"]
         ),
         "alpha": state_sha({"alpha": hook.ctl.alpha}),
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -12,6 +13,7 @@ import torch
 from a2d import A2DError
 from a2d.checkpoint import (
     CheckpointError,
+    Digest,
     atomic_torch_save,
     atomic_write,
     atomic_write_bytes,
@@ -139,3 +141,38 @@ def test_every_atomic_writer_fsyncs_the_file_before_the_rename_and_the_dir_after
     assert Path(tmp).parent == path.parent and Path(tmp).name.startswith(".file.")
     assert ("fsync", tmp) in events[: renames[0]]  # the data is on disk before it is renamed
     assert ("fsync", str(path.parent)) in events[renames[0] :]  # and then the rename itself
+
+
+@pytest.mark.parametrize(
+    "change, fragment",
+    [
+        ({"n_actions": True}, "n_actions must be an integer >= 1"),
+        ({"n_actions": 0}, "n_actions must be an integer >= 1"),
+        ({"n_actions": 4.0}, "n_actions must be an integer >= 1"),
+        ({"spec": ["vanilla"]}, "spec must be a mapping, got list"),
+        ({"norm": None}, "norm must be one of none, batch, group"),
+        ({"game": 7}, "game must be a string, got int"),
+        ({"state_dict": [1, 2]}, "state_dict must map parameter names to tensors"),
+        ({"state_dict": {"conv.weight": [0.0]}}, "state_dict must map parameter names to tensors"),
+    ],
+)
+def test_load_agent_refuses_badly_typed_fields_by_name(tmp_path, change, fragment):
+    from a2d.models import build
+    from a2d.models.agent_file import agent_payload, load_agent, save_agent
+
+    net = build("vanilla", 4)
+    path = tmp_path / "agent.pt"
+    save_agent(path, {**agent_payload(net, net.spec, 4, "none", "Breakout", 1, 0), **change})
+    with pytest.raises(CheckpointError) as e:
+        load_agent(path)
+    assert f"agent checkpoint {path}: {fragment}" in str(e.value)
+
+
+def test_load_torch_checks_the_digest_before_unpickling(tmp_path):
+    path = tmp_path / "agent.pt"
+    atomic_torch_save(path, {"format": "test-v1"})
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert load_torch(path, digest=Digest(digest, "x", "y"))["format"] == "test-v1"
+    path.write_bytes(b"\x80\x04not a pickle at all")
+    with pytest.raises(CheckpointError, match=f"^my agent {path} has sha256 .*, the JSON records"):
+        load_torch(path, digest=Digest(digest, "my agent", "the JSON"))

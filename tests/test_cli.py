@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 
@@ -226,7 +227,8 @@ def test_teacher_command(tmp_path, capsys):
     assert rc == 0
     t = json.loads(out.read_text())
     assert t["game"] == "Breakout" and t["arch"] == "vanilla" and t["test_mean"] == 3.0
-    assert t["agent"] == str(run / "agent.pt")
+    assert (out.parent / t["agent"]).resolve() == (run / "agent.pt").resolve()
+    assert t["agent_sha256"] == hashlib.sha256((run / "agent.pt").read_bytes()).hexdigest()
 
 
 def test_teacher_unfinished_run(tmp_path, capsys):

@@ -12,6 +12,9 @@ Snakemake's deletion of a failed job's outputs.
 
 Resume checkpoints carry a header (magic, payload length, SHA-256 of the payload), so a torn or
 truncated one is detected on load; the one before it is kept as ``ckpt.prev.pt`` and used then.
+
+Every checkpoint is read with ``torch.load(weights_only=True)``: tensors and plain data, never
+objects that run code when unpickled (a file from someone else cannot run anything).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from a2d import A2DError, faults
 
@@ -196,20 +199,84 @@ def atomic_torch_save(path: str | Path, obj: Any) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
-def load_torch(path: str | Path, what: str = "checkpoint") -> dict[str, Any]:
+def file_sha256(path: str | Path) -> str:
+    """The SHA-256 (hex) of a file's bytes."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _named_object(e: Exception) -> str | None:
+    """The object a ``weights_only`` load refused to build (``GLOBAL module.name``, a class),
+    or None when the refusal is about something else (a corrupt stream, an unknown opcode)."""
+    text = str(e).split("WeightsUnpickler error:", 1)[-1].strip()
+    first = text.splitlines()[0] if text else ""
+    if "global" in first.lower() or "class" in first.lower() or "reduce" in first.lower():
+        return first.split(" was not ")[0][:120]
+    return None
+
+
+def torch_loads(payload: bytes, where: str) -> Any:
+    """Unpickle a torch payload with ``weights_only=True``: tensors and plain data only, never
+    code. A payload naming any other object (a crafted pickle, or a file holding NumPy arrays
+    or custom classes) is refused with a CheckpointError naming ``where``."""
+    import pickle
+    import warnings
+
     import torch
 
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=False)
+        with warnings.catch_warnings():  # e.g. on the pickle protocol: the error says enough
+            warnings.simplefilter("ignore")
+            return torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        named = _named_object(e)
+        if named is None:  # not a refusal of an object: the caller reports an unreadable file
+            raise
+        raise CheckpointError(
+            f"{where} refused: it holds more than tensors and plain data ({named}); "
+            "a2d runs no code from a checkpoint"
+        ) from None
+
+
+class Digest(NamedTuple):
+    """The SHA-256 a file must have, what the file is and who records the digest (for the
+    message: ``<what> <path> has sha256 ..., <recorded_in> records ...``)."""
+
+    sha256: str
+    what: str
+    recorded_in: str
+
+
+def load_torch(
+    path: str | Path, what: str = "checkpoint", digest: Digest | None = None
+) -> dict[str, Any]:
+    """A checkpoint file (a dict with a 'format' key), loaded with ``weights_only=True``.
+
+    ``digest``: the SHA-256 the file must have, checked on the very bytes that are then
+    unpickled, before they are."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
     except FileNotFoundError:
         raise CheckpointError(f"{what} not found: {path}") from None
     except IsADirectoryError:
         raise CheckpointError(f"{what} {path} is a directory, not a checkpoint file") from None
+    except OSError as e:
+        raise CheckpointError(f"{what} {path} cannot be read: {e.strerror}") from None
+    if digest is not None:
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != digest.sha256:
+            raise CheckpointError(
+                f"{digest.what} {path} has sha256 {actual}, {digest.recorded_in} records "
+                f"{digest.sha256}"
+            )
+    try:
+        obj = torch_loads(data, f"{what} {path}")
+    except CheckpointError:
+        raise
     except Exception as e:  # torn, truncated or not a torch file
-        detail = str(e).splitlines()[0].split(". ")[0][:100] if str(e) else ""
+        # the type only: the message of a failed unpickling may quote the file's bytes
         raise CheckpointError(
-            f"unreadable {what} {path}: truncated or not a PyTorch checkpoint "
-            f"({type(e).__name__}{': ' + detail if detail else ''})"
+            f"unreadable {what} {path}: truncated or not a PyTorch checkpoint ({type(e).__name__})"
         ) from None
     if not isinstance(obj, dict) or "format" not in obj:
         raise CheckpointError(f"{path} is not an a2d {what} (no 'format' key)")
@@ -261,9 +328,9 @@ def save_resume(path: str | Path, obj: dict[str, Any]) -> dict[str, float]:
 
 
 def read_resume(path: str | Path) -> dict[str, Any]:
-    """One resume checkpoint, its checksum verified; CheckpointError if torn or not one."""
-    import torch
-
+    """One resume checkpoint, its checksum verified and loaded with ``weights_only=True``;
+    CheckpointError if torn, not one, or holding more than tensors and plain data (the
+    checksum detects torn files, not tampering: anyone can recompute it)."""
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -282,7 +349,9 @@ def read_resume(path: str | Path) -> dict[str, Any]:
     if hashlib.sha256(payload).digest() != digest:
         raise CheckpointError(f"{path}: resume checkpoint fails its SHA-256 check")
     try:
-        obj = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=False)
+        obj = torch_loads(payload, f"resume checkpoint {path}")
+    except CheckpointError:
+        raise
     except Exception as e:  # a checksummed payload that still does not load: a bug, say so
         raise CheckpointError(f"{path}: unreadable resume checkpoint: {type(e).__name__}") from None
     if not isinstance(obj, dict) or "format" not in obj:
@@ -296,8 +365,6 @@ def load_resume(
     """The newest valid resume checkpoint (``path``, else ``<name>.prev.pt``), or None if there
     is none. A torn newest one is reported and skipped; if every one present is bad, raise."""
     path = Path(path)
-    for orphan in path.parent.glob(f".{path.name}.*.tmp"):  # a write killed before its rename
-        orphan.unlink(missing_ok=True)
     candidates = [p for p in (path, previous_path(path)) if p.exists()]
     errors, bad = [], []
     for p in candidates:

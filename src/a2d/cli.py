@@ -119,44 +119,21 @@ def _check_arch(arch: str) -> None:
 
 
 def _check_agent(path: str | Path, what: str = "agent file") -> dict[str, Any]:
-    """Load and check an agent.pt before any work: its fields have the right types and its net
-    rebuilds with its weights. Returns the checkpoint."""
-    from a2d.checkpoint import load_torch
-    from a2d.envs import canonical
-    from a2d.models.agent_file import AGENT_FORMAT, load_agent
+    """Load and check an agent.pt before any work (``load_agent`` checks its fields and that its
+    net rebuilds with its weights). Returns the checkpoint."""
+    from a2d.models.agent_file import load_agent
 
     p = Path(path)
     if p.is_dir():
         raise A2DError(f"{what} {path} is a folder, not an agent.pt")
-    ckpt = load_torch(p, "agent checkpoint")
-    if ckpt.get("format") == AGENT_FORMAT:
-        n, spec, norm = ckpt.get("n_actions"), ckpt.get("spec"), ckpt.get("norm")
-        if "n_actions" in ckpt and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
-            raise A2DError(f"{what} {path}: n_actions must be an integer >= 1, got {n!r}")
-        if "spec" in ckpt and not isinstance(spec, dict):
-            raise A2DError(f"{what} {path}: spec must be a mapping, got {type(spec).__name__}")
-        if "norm" in ckpt and norm not in ("none", "batch", "group"):
-            raise A2DError(f"{what} {path}: norm must be one of none, batch, group; got {norm!r}")
-        if "game" in ckpt:
-            if not isinstance(ckpt["game"], str):
-                raise A2DError(f"{what} {path}: game must be a string, got {ckpt['game']!r}")
-            canonical(ckpt["game"])
-        if "state_dict" in ckpt and not isinstance(ckpt["state_dict"], dict):
-            raise A2DError(f"{what} {path}: state_dict must be a mapping")
-        if isinstance(spec, dict):
-            from a2d.models.builder import check_spec
-
-            check_spec(spec, f"{what} {path}")
-    load_agent(p, "cpu")  # the format, the missing keys, weights that do not fit
-    return ckpt
+    return load_agent(p, "cpu")[1]
 
 
 def _check_teacher(teacher: str, game: str) -> None:
-    """The teacher (run folder, agent.pt or teacher file) exists, is a sound agent.pt and was
-    trained on ``game``."""
-    from a2d.teacher_file import load_teacher, teacher_agent_path
+    """The teacher (run folder, agent.pt or teacher file) exists, is a sound agent.pt (of the
+    digest its teacher file records) and was trained on ``game``."""
+    from a2d.teacher_file import load_teacher
 
-    _check_agent(teacher_agent_path(teacher), "teacher agent file")
     load_teacher(teacher, game, "cpu")
 
 

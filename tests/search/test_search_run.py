@@ -225,3 +225,43 @@ def test_missing_teacher_refused(tmp_path):
             "Breakout", "a2d_critic_only", DEFAULT_METHODS["a2d_critic_only"], tmp_path / "none",
             SEED, tmp_path / "out", tiny_cfg(), **QUIET,
         )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "change, fragment",
+    [
+        ({"alpha": [[0.0] * 9] * 14}, "alpha must be a 2-D float tensor"),
+        ({"alpha": torch.zeros(14, 3)}, "one column per choice"),
+        ({"alpha": torch.full((14, 9), float("nan"))}, "alpha must be finite"),
+        ({"alpha": torch.zeros(3, 9)}, "alpha has 3 rows"),
+        ({"choices": ["k3_e1", "rm -rf"] + ["skip"] * 7}, "choices must name cell ops"),
+        ({"choices": "k3_e1"}, "choices must be a non-empty list"),
+        ({"spec": "vanilla"}, "spec must be a mapping"),
+        ({"n_actions": True}, "n_actions must be an integer >= 1"),
+        ({"n_actions": 0}, "n_actions must be an integer >= 1"),
+        ({"norm": "layer"}, "norm must be one of"),
+        ({"game": 3}, "game must be a string"),
+        ({"method": None}, "method must be a string"),
+        ({"seed": "1"}, "seed must be an integer"),
+        ({"steps": 1.5}, "steps must be an integer"),
+        ({"search_wall_s": "fast"}, "search_wall_s must be a number"),
+        ({"spec": {"fc": -1}}, "spec.fc must be an integer >= 1"),
+    ],
+)
+def test_derive_refuses_badly_typed_supernet_fields_by_name(runs, tmp_path, change, fragment):
+    good = load_torch(runs["root"] / "dnas" / "supernet.pt")
+    bad = tmp_path / "supernet.pt"
+    torch.save({**good, **change}, bad)
+    with pytest.raises(CheckpointError, match="supernet") as e:
+        derive(bad, tmp_path / "arch.json")
+    assert str(bad) in str(e.value) and fragment in str(e.value)
+    assert "\n" not in str(e.value)
+    assert not (tmp_path / "arch.json").exists()
+
+
+def test_derive_refuses_a_supernet_lacking_a_field(runs, tmp_path):
+    good = load_torch(runs["root"] / "dnas" / "supernet.pt")
+    bad = tmp_path / "supernet.pt"
+    torch.save({k: v for k, v in good.items() if k != "search_wall_s"}, bad)
+    with pytest.raises(CheckpointError, match="lacks search_wall_s"):
+        derive(bad, tmp_path / "arch.json")

@@ -34,6 +34,8 @@ cannot save) are re-seeded and reset at each checkpoint boundary, in the uninter
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import hashlib
 import math
 import os
 import random
@@ -115,6 +117,31 @@ class PPOHook:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what ``state_dict`` saved."""
+
+    def identity(self) -> dict[str, Any]:
+        """What this hook contributes to the run's resume signature: its class, every config
+        dataclass it holds (e.g. the search method's settings) and the SHA-256 of the weights of
+        every frozen module it holds (e.g. a teacher). Computed before ``setup``; a hook whose
+        result depends on anything else overrides this."""
+        out: dict[str, Any] = {"class": type(self).__name__}
+        for name, value in sorted(vars(self).items()):
+            if dataclasses.is_dataclass(value) and not isinstance(value, type):
+                out[name] = dataclasses.asdict(value)
+            elif isinstance(value, nn.Module) and not any(
+                p.requires_grad for p in value.parameters()
+            ):
+                out[name] = {"sha256": weights_sha256(value)}
+        return out
+
+
+def weights_sha256(module: nn.Module) -> str:
+    """SHA-256 of a module's state_dict (names, dtypes, shapes and bytes of every tensor)."""
+    h = hashlib.sha256()
+    for name, t in module.state_dict().items():
+        t = t.detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
 
 
 # --------------------------------------------------------------------------------------------
@@ -238,16 +265,20 @@ _RESUME_FREE = ("torch_threads", "device")
 
 
 def _run_signature(game: str, spec: dict, seed: int, cfg: TrainConfig, hooks) -> dict[str, Any]:
+    """What a resume checkpoint must match: the run's settings, the precision it resolves to
+    on this machine (``auto`` may differ elsewhere) and the identity of every hook that changes
+    training (the search method's settings, the teacher's weights)."""
     c = to_dict(cfg)
     for k in _RESUME_FREE:
         c.pop(k, None)
     c["env"].pop("num_threads", None)
+    c["precision"] = resolve_precision(cfg.precision, resolve_device(cfg.device))
     return {
         "game": game,
         "spec": spec,
         "seed": seed,
         "config": c,
-        "hooks": [type(h).__name__ for h in hooks if h.changes_training],
+        "hooks": [h.identity() for h in hooks if h.changes_training],
     }
 
 
@@ -256,6 +287,10 @@ def _first_difference(a: Any, b: Any, path: str = "") -> str:
         for k in sorted(set(a) | set(b), key=str):
             if a.get(k) != b.get(k):
                 return _first_difference(a.get(k), b.get(k), f"{path}.{k}" if path else str(k))
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        for i, (x, y) in enumerate(zip(a, b)):
+            if x != y:
+                return _first_difference(x, y, f"{path}[{i}]")
     return f"{path or 'value'}: checkpoint has {a!r}, this run {b!r}"
 
 
@@ -328,27 +363,70 @@ class RunState:
             "train_time": train_time,
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-            "numpy_rng": np.random.get_state(),
+            "numpy_rng": _numpy_rng_state(),
             "python_rng": random.getstate(),
             "hooks": [h.state_dict() for h in hooks],
         }
 
     @classmethod
     def from_checkpoint(
-        cls, st: dict[str, Any], agent: nn.Module, optimizer, hooks: Sequence[PPOHook]
+        cls,
+        st: dict[str, Any],
+        agent: nn.Module,
+        optimizer,
+        hooks: Sequence[PPOHook],
+        where: Path | None = None,
     ) -> RunState:
-        """Restore the weights, Adam, every RNG and the hooks from ``st``; return the state."""
-        agent.load_state_dict(st["model"])
-        optimizer.load_state_dict(st["optimizer"])
-        state = cls(**{k: st[k] for k in _STATE_KEYS})
-        torch.set_rng_state(st["torch_rng"])
-        if st.get("cuda_rng") is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(st["cuda_rng"])
-        np.random.set_state(st["numpy_rng"])
-        random.setstate(st["python_rng"])
-        for h, hs in zip(hooks, st["hooks"]):
-            h.load_state_dict(hs)
+        """Restore the weights, Adam, every RNG and the hooks from ``st``; return the state.
+        A checkpoint whose entries do not fit (missing, of the wrong kind) is a CheckpointError."""
+        try:
+            agent.load_state_dict(st["model"])
+            optimizer.load_state_dict(st["optimizer"])
+            state = cls(**{k: st[k] for k in _STATE_KEYS})
+            torch.set_rng_state(st["torch_rng"])
+            if st.get("cuda_rng") is not None and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(st["cuda_rng"])
+            _set_numpy_rng_state(st["numpy_rng"])
+            py = st["python_rng"]
+            random.setstate((py[0], tuple(py[1]), py[2]))
+            for h, hs in zip(hooks, st["hooks"]):
+                h.load_state_dict(hs)
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError) as e:
+            detail = str(e).splitlines()[0][:100] if str(e) else ""
+            raise CheckpointError(
+                f"resume checkpoint {where if where else ''} does not fit this run "
+                f"({type(e).__name__}: {detail}); remove {where.parent if where else 'it'} "
+                "to start afresh"
+            ) from None
         return state
+
+
+def _numpy_rng_state() -> dict[str, Any]:
+    """NumPy's global RNG state as a tensor and plain numbers (loadable with weights_only)."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    return {
+        "bit_generator": str(name),
+        "keys": torch.from_numpy(keys.astype(np.int64)),
+        "pos": int(pos),
+        "has_gauss": int(has_gauss),
+        "cached_gaussian": float(cached),
+    }
+
+
+def _set_numpy_rng_state(st: dict[str, Any]) -> None:
+    """Restore what ``_numpy_rng_state`` saved: exactly the same stream."""
+    keys = st["keys"].numpy()
+    if keys.shape != (624,) or keys.min() < 0 or keys.max() >= 2**32:
+        raise ValueError("numpy_rng keys are not 624 32-bit words")
+    np.random.set_state(
+        (
+            st["bit_generator"],
+            keys.astype(np.uint32),
+            int(st["pos"]),
+            int(st["has_gauss"]),
+            float(st["cached_gaussian"]),
+        )
+    )
 
 
 _STATE_KEYS = [f.name for f in fields(RunState)]
@@ -882,7 +960,7 @@ def _train(
     if found is None:
         state = RunState(next_ckpt=cfg.checkpoint_interval)
     else:
-        state = RunState.from_checkpoint(found[0], agent, optimizer, hooks)
+        state = RunState.from_checkpoint(found[0], agent, optimizer, hooks, found[1])
         log(f"resumed from {found[1]} at step {state.global_step} (iteration {state.iteration})")
     env.seed = env_seed(seed, state.iteration)  # what the uninterrupted run did at this boundary
 

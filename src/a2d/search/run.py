@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from a2d import A2DError
 from a2d.checkpoint import CheckpointError, atomic_torch_save, atomic_write_json, load_torch
 from a2d.config import MethodConfig, TrainConfig
 from a2d.models import build, get_spec
@@ -54,8 +55,6 @@ def _run_search(game, method_name, method, teacher, seed, out_dir, tc, log, forc
     num_iterations = max(1, -(-p.total_steps // p.batch_size))
     spec = {**supernet_spec(), "fc": tc.model.fc_dim}
     if method.optimisation == "bi_level" and p.num_minibatches < 2:
-        from a2d import A2DError
-
         raise A2DError(
             "bi-level search alternates weight and alpha minibatches: ppo.num_minibatches must be >= 2"
         )
@@ -64,8 +63,6 @@ def _run_search(game, method_name, method, teacher, seed, out_dir, tc, log, forc
     hooks = [search]
     if method.actor > 0 or method.critic > 0:
         if teacher is None:
-            from a2d import A2DError
-
             raise A2DError(f"method {method_name} distils from a teacher: give --teacher")
         from a2d.config import resolve_device
 
@@ -102,13 +99,12 @@ def _run_search(game, method_name, method, teacher, seed, out_dir, tc, log, forc
     return final
 
 
-def derive(supernet: str | Path, out: str | Path, name: str | None = None) -> dict[str, Any]:
-    """Per-cell argmax of alpha -> arch.json (14 op names, MACs, params, where it came from)."""
-    ckpt = load_torch(supernet, "supernet checkpoint")
-    if ckpt.get("format") != SUPERNET_FORMAT:
-        raise CheckpointError(
-            f"{supernet} is not a supernet checkpoint (format {ckpt.get('format')!r})"
-        )
+def check_supernet_payload(ckpt: dict[str, Any], where: str) -> None:
+    """Refuse a supernet payload with a missing or badly typed field, naming it (``where``:
+    the file, for the message)."""
+    from a2d.config import NORMS
+    from a2d.models.ops import CELL_OPS
+
     missing = [
         k
         for k in (
@@ -121,11 +117,64 @@ def derive(supernet: str | Path, out: str | Path, name: str | None = None) -> di
             "method",
             "seed",
             "steps",
+            "search_wall_s",
         )
         if k not in ckpt
     ]
     if missing:
-        raise CheckpointError(f"{supernet}: supernet checkpoint lacks {', '.join(missing)}")
+        raise CheckpointError(f"{where}: supernet checkpoint lacks {', '.join(missing)}")
+
+    def bad(key: str, want: str) -> CheckpointError:
+        return CheckpointError(f"{where}: {key} must be {want}, got {type(ckpt[key]).__name__}")
+
+    choices = ckpt["choices"]
+    if not isinstance(choices, list) or not choices:
+        raise bad("choices", "a non-empty list of cell ops")
+    if not all(isinstance(c, str) and c in CELL_OPS for c in choices):
+        raise CheckpointError(f"{where}: choices must name cell ops ({', '.join(CELL_OPS)})")
+    alpha = ckpt["alpha"]
+    if not isinstance(alpha, torch.Tensor) or not alpha.is_floating_point() or alpha.dim() != 2:
+        raise bad("alpha", "a 2-D float tensor")
+    if alpha.shape[1] != len(choices) or not bool(torch.isfinite(alpha).all()):
+        raise CheckpointError(
+            f"{where}: alpha must be finite with one column per choice "
+            f"(shape {tuple(alpha.shape)}, {len(choices)} choices)"
+        )
+    try:
+        derived_spec([choices[0]] * alpha.shape[0])
+    except A2DError:
+        raise CheckpointError(
+            f"{where}: alpha has {alpha.shape[0]} rows, not one per cell of the search space"
+        ) from None
+    if not isinstance(ckpt["spec"], dict):
+        raise bad("spec", "a mapping")
+    n = ckpt["n_actions"]
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise bad("n_actions", "an integer >= 1")
+    if not isinstance(ckpt["norm"], str) or ckpt["norm"] not in NORMS:
+        raise CheckpointError(f"{where}: norm must be one of {', '.join(NORMS)}")
+    for key in ("game", "method"):
+        if not isinstance(ckpt[key], str):
+            raise bad(key, "a string")
+    for key in ("seed", "steps"):
+        if isinstance(ckpt[key], bool) or not isinstance(ckpt[key], int):
+            raise bad(key, "an integer")
+    w = ckpt["search_wall_s"]
+    if isinstance(w, bool) or not isinstance(w, (int, float)):
+        raise bad("search_wall_s", "a number")
+    fc = ckpt["spec"].get("fc", 512)
+    if isinstance(fc, bool) or not isinstance(fc, int) or fc < 1:
+        raise CheckpointError(f"{where}: spec.fc must be an integer >= 1, got {fc!r:.40}")
+
+
+def derive(supernet: str | Path, out: str | Path, name: str | None = None) -> dict[str, Any]:
+    """Per-cell argmax of alpha -> arch.json (14 op names, MACs, params, where it came from)."""
+    ckpt = load_torch(supernet, "supernet checkpoint")
+    if ckpt.get("format") != SUPERNET_FORMAT:
+        raise CheckpointError(
+            f"{supernet} is not a supernet checkpoint (format {ckpt.get('format')!r:.60})"
+        )
+    check_supernet_payload(ckpt, f"supernet checkpoint {supernet}")
     alpha = ckpt["alpha"]
     ops = [ckpt["choices"][j] for j in alpha.argmax(-1).tolist()]
     spec = {**derived_spec(ops, name or f"{ckpt['method']}"), "fc": ckpt["spec"].get("fc", 512)}
