@@ -323,3 +323,26 @@ def test_unknown_arch_fails_dry_run(repo, venv_bin, venv_env, tmp_path):
     p = dry_run(repo, venv_bin, venv_env, tmp_path, {"sweep": {"archs": ["vanilla", "resnet9"]}})
     assert p.returncode != 0
     assert "6n+2" in p.stdout + p.stderr
+
+
+def test_results_path_with_a_space_and_shell_syntax_is_data(repo, venv_bin, venv_env, tmp_path):
+    """`results:` reaches every shell command quoted: a space works and `$(...)` never runs."""
+    marker = tmp_path / "ran"
+    results = tmp_path / f"res dir/$(touch {marker})"
+    targets = [str(results / "config.yaml"), str(results / "random" / "Breakout.json")]
+    over = tmp_path / "over.yaml"
+    over.write_text(yaml.safe_dump({"games": ["Breakout"], "eval": {"episodes": 1}}))
+    cmd = [str(venv_bin / "snakemake"), *targets, "--cores", "2", "--configfile"]
+    cmd += [str(repo / "presets" / "smoke.yaml"), str(over), "--config", f"results={results}"]
+    p = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, env=venv_env, timeout=600)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert not marker.exists()
+    assert yaml.safe_load((results / "config.yaml").read_text())["results"] == str(results)
+    assert (results / "random" / "Breakout.json").is_file()
+
+
+def test_every_shell_command_quotes_its_files(repo):
+    """{output}, {log} and {input} in a rule's shell command always carry `:q`."""
+    for f in sorted((repo / "workflow" / "rules").glob("*.smk")):
+        bare = re.findall(r"\{(?:output|log|input)(?:\.\w+)?\}", f.read_text())
+        assert not bare, (f.name, bare)

@@ -24,8 +24,8 @@ rule export:
     params:
         run=tree_param(lambda w: TREE.run_dir(w.game, w.arch, w.seed)),
     shell:
-        "a2d export --run {params.run} --format onnx --out {output.onnx} --threads {threads}"
-        " > {log} 2>&1"
+        "a2d export --run {params.run} --format onnx --out {output.onnx:q} --threads {threads}"
+        " > {log:q} 2>&1"
 
 
 rule play:
@@ -56,7 +56,7 @@ rule play:
         cfg=TRAIN_CFG,
         title=lambda w: f"{w.game}: the {MAIN_METHOD} net (seed {SEEDS[0]}), one full test game",
     shell:
-        "(a2d play --run {params.run} --episodes 1 --video {output.video} --out {output.score}"
+        "(a2d play --run {params.run} --episodes 1 --video {output.video:q} --out {output.score:q}"
         " --config-json {params.cfg} --set torch_threads={threads} --device cpu"
-        " && python -m a2d.results.video_page --video {output.video} --score {output.score}"
-        " --title {params.title:q} --out {output.page}) > {log} 2>&1"
+        " && python -m a2d.results.video_page --video {output.video:q} --score {output.score:q}"
+        " --title {params.title:q} --out {output.page:q}) > {log:q} 2>&1"

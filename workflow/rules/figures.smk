@@ -28,7 +28,7 @@ rule fig1:
     shell:
         "python -m a2d.results.fig1 --runs {params.runs} --random {params.random}"
         " --games {params.games} --archs {params.archs} --seeds {params.seeds}"
-        " --pdf {output.pdf} --png {output.png} > {log} 2>&1"
+        " --pdf {output.pdf:q} --png {output.png:q} > {log:q} 2>&1"
 
 
 rule fig2:
@@ -55,7 +55,7 @@ rule fig2:
     shell:
         "python -m a2d.results.fig2 --search {params.search} --games {params.games}"
         " --methods {params.methods} --seeds {params.seeds}"
-        " --pdf {output.pdf} --png {output.png} > {log} 2>&1"
+        " --pdf {output.pdf:q} --png {output.png:q} > {log:q} 2>&1"
 
 
 rule table2:
@@ -93,7 +93,7 @@ rule table2:
     shell:
         "python -m a2d.results.tables table2 --search {params.search} --runs {params.runs}"
         " --games {params.games} --methods {params.methods} --labels {params.labels}"
-        " --seeds {params.seeds} --out {params.prefix} > {log} 2>&1"
+        " --seeds {params.seeds} --out {params.prefix} > {log:q} 2>&1"
 
 
 rule table3:
@@ -124,7 +124,7 @@ rule table3:
     shell:
         "python -m a2d.results.tables table3 --search {params.search} --runs {params.runs}"
         " --games {params.games} --methods {params.methods}"
-        " --seeds {params.seeds} --out {params.prefix} > {log} 2>&1"
+        " --seeds {params.seeds} --out {params.prefix} > {log:q} 2>&1"
 
 
 rule table4:
@@ -154,7 +154,7 @@ rule table4:
     shell:
         "python -m a2d.results.tables table4 --search {params.search} --exports {params.exports}"
         " --games {params.games} --method {params.method}"
-        " --seeds {params.seeds} --out {params.prefix} > {log} 2>&1"
+        " --seeds {params.seeds} --out {params.prefix} > {log:q} 2>&1"
 
 
 rule fig3:
@@ -185,7 +185,7 @@ rule fig3:
     shell:
         "python -m a2d.results.fig3 --runs {params.runs} --random {params.random}"
         " --games {params.games} --archs {params.archs} --method {params.method}"
-        " --seeds {params.seeds} --pdf {output.pdf} --png {output.png} > {log} 2>&1"
+        " --seeds {params.seeds} --pdf {output.pdf:q} --png {output.png:q} > {log:q} 2>&1"
 
 
 rule table1:
@@ -215,7 +215,7 @@ rule table1:
     shell:
         "python -m a2d.results.tables table1 --runs {params.runs} --games {params.games}"
         " --archs {params.archs} --method {params.method} --seeds {params.seeds}"
-        " --out {params.prefix} > {log} 2>&1"
+        " --out {params.prefix} > {log:q} 2>&1"
 
 
 rule aggregate:
@@ -246,7 +246,7 @@ rule aggregate:
     shell:
         "python -m a2d.results.aggregate --runs {params.runs} --games {params.games}"
         " --archs {params.archs} --method {params.method} --seeds {params.seeds}"
-        " --pdf {output.pdf} --png {output.png} --out {params.prefix} > {log} 2>&1"
+        " --pdf {output.pdf:q} --png {output.png:q} --out {params.prefix} > {log:q} 2>&1"
 
 
 rule config_used:
@@ -272,4 +272,4 @@ rule config_used:
         # the merged config (config.yaml + presets + --config): a change reruns this rule
         cfg=json.dumps(config, sort_keys=True),
     shell:
-        "python -m a2d.results.config_dump --json {params.cfg:q} --out {output} > {log} 2>&1"
+        "python -m a2d.results.config_dump --json {params.cfg:q} --out {output:q} > {log:q} 2>&1"

@@ -22,12 +22,12 @@ rule search:
         gpu=GPU,
     params:
         cfg=RUN_CFG,
-        teacher=lambda w, input: f"--teacher {input.teacher}" if "teacher" in input.keys() else "",
+        teacher=lambda w, input: "--teacher " + shlex.quote(input.teacher) if "teacher" in input.keys() else "",
         out=tree_param(lambda w: TREE.search_dir(w.game, w.method, w.seed)),
     shell:
         "a2d search --game {wildcards.game} --method {wildcards.method} --seed {wildcards.seed}"
         " {params.teacher} --out {params.out} --config-json {params.cfg} --set torch_threads={threads}"
-        " > {log} 2>&1"
+        " > {log:q} 2>&1"
 
 
 rule derive:
@@ -46,7 +46,7 @@ rule derive:
         mem_mb=2000,
         gpu=0,
     shell:
-        "a2d derive --search {input} --out {output} --name searched_{wildcards.method} > {log} 2>&1"
+        "a2d derive --search {input:q} --out {output:q} --name searched_{wildcards.method} > {log:q} 2>&1"
 
 
 rule retrain:
@@ -72,6 +72,6 @@ rule retrain:
         cfg=RUN_CFG,
         out=tree_param(lambda w: TREE.run_dir(w.game, searched(w.method), w.seed)),
     shell:
-        "a2d train --game {wildcards.game} --arch {input.arch} --teacher {input.teacher}"
+        "a2d train --game {wildcards.game} --arch {input.arch:q} --teacher {input.teacher:q}"
         " --seed {wildcards.seed} --out {params.out} --config-json {params.cfg}"
-        " --set torch_threads={threads} > {log} 2>&1"
+        " --set torch_threads={threads} > {log:q} 2>&1"

@@ -24,7 +24,7 @@ rule train:
         out=tree_param(lambda w: TREE.run_dir(w.game, w.arch, w.seed)),
     shell:
         "a2d train --game {wildcards.game} --arch {wildcards.arch} --seed {wildcards.seed}"
-        " --out {params.out} --config-json {params.cfg} --set torch_threads={threads} > {log} 2>&1"
+        " --out {params.out} --config-json {params.cfg} --set torch_threads={threads} > {log:q} 2>&1"
 
 
 rule teacher:
@@ -47,7 +47,7 @@ rule teacher:
     params:
         run=tree_param(lambda w: TREE.run_dir(w.game, TEACHER_ARCH, TEACHER_SEED)),
     shell:
-        "a2d teacher --run {params.run} --out {output} > {log} 2>&1"
+        "a2d teacher --run {params.run} --out {output:q} > {log:q} 2>&1"
 
 
 rule random_policy:
@@ -66,4 +66,4 @@ rule random_policy:
     params:
         cfg=TRAIN_CFG,
     shell:
-        "a2d random --game {wildcards.game} --out {output} --config-json {params.cfg} > {log} 2>&1"
+        "a2d random --game {wildcards.game} --out {output:q} --config-json {params.cfg} > {log:q} 2>&1"
