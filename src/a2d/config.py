@@ -314,6 +314,22 @@ class ResourcesConfig:
 
 
 @dataclass
+class ControlsConfig:
+    """Control runs that separate what the architecture gives from what distillation gives."""
+
+    kd_baselines: bool = True
+    """Also train every manual baseline with the teacher and the retraining's distillation
+    (``distill``): runs ``{arch}_kd``, shown as e.g. ``Vanilla + KD``."""
+    scratch_retrain: bool = True
+    """Also retrain the derived nets without the teacher (plain PPO): runs
+    ``searched_{method}_nokd`` of the main method (every game) and the ablation methods (figure
+    games), for Table 1 and Table 2's from-scratch column."""
+    equal_budget: bool = False
+    """Give the manual baselines (and their KD controls) the env steps A2D's pipeline consumes
+    (teacher + search + retrain) instead of ``ppo.total_steps``."""
+
+
+@dataclass
 class Config:
     """The whole configuration: config.yaml, overlaid by presets, ``--config`` and ``--set``."""
 
@@ -378,6 +394,8 @@ class Config:
     """The registry of search methods; a new method is a new entry (its keys default as below)."""
     distill: DistillConfig = field(default_factory=DistillConfig)
     """Teacher distillation when retraining a searched net."""
+    controls: ControlsConfig = field(default_factory=ControlsConfig)
+    """Control runs (distillation without search, search without distillation)."""
     env: EnvConfig = field(default_factory=EnvConfig)
     """The training environment (ale-py AtariVectorEnv)."""
     eval: EvalConfig = field(default_factory=EvalConfig)

@@ -48,6 +48,17 @@ def searched(method: str) -> str:
     return f"searched_{method}"
 
 
+def kd(arch: str) -> str:
+    """The arch name of a manual net trained with the teacher's distillation: ``{arch}_kd``."""
+    return f"{arch}_kd"
+
+
+def nokd(method: str) -> str:
+    """The arch name of a method's derived net retrained without the teacher:
+    ``searched_{method}_nokd``."""
+    return f"{searched(method)}_nokd"
+
+
 class ResultsTree:
     """The paths of one results tree (one per preset), rooted at ``root``."""
 

@@ -15,8 +15,6 @@ rule export:
         TREE.log("export", RUN),
     benchmark:
         TREE.benchmark("export", RUN)
-    conda:
-        "../envs/a2d.yaml"
     threads: 1
     resources:
         mem_mb=2000,
@@ -45,8 +43,6 @@ rule play:
         TREE.log("play", "{game}"),
     benchmark:
         TREE.benchmark("play", "{game}")
-    conda:
-        "../envs/a2d.yaml"
     threads: 1
     resources:
         mem_mb=2000,

@@ -13,8 +13,6 @@ rule fig1:
     benchmark:
         TREE.benchmark("figures", "fig1")
     localrule: True
-    conda:
-        "../envs/a2d.yaml"
     threads: 1
     resources:
         mem_mb=1000,
@@ -41,8 +39,6 @@ rule fig2:
     benchmark:
         TREE.benchmark("figures", "fig2")
     localrule: True
-    conda:
-        "../envs/a2d.yaml"
     threads: 1
     resources:
         mem_mb=1000,
@@ -70,8 +66,6 @@ rule table2:
     benchmark:
         TREE.benchmark("tables", "table2")
     localrule: True
-    conda:
-        "../envs/a2d.yaml"
     threads: 1
     resources:
         mem_mb=500,
@@ -108,8 +102,6 @@ rule table3:
     benchmark:
         TREE.benchmark("tables", "table3")
     localrule: True
-    conda:
-        "../envs/a2d.yaml"
     threads: 1
     resources:
         mem_mb=500,
@@ -138,8 +130,6 @@ rule table4:
     benchmark:
         TREE.benchmark("tables", "table4")
     localrule: True
-    conda:
-        "../envs/a2d.yaml"
     threads: 1
     resources:
         mem_mb=500,
@@ -169,8 +159,6 @@ rule fig3:
     benchmark:
         TREE.benchmark("figures", "fig3")
     localrule: True
-    conda:
-        "../envs/a2d.yaml"
     threads: 1
     resources:
         mem_mb=1000,
@@ -199,8 +187,6 @@ rule table1:
     benchmark:
         TREE.benchmark("tables", "table1")
     localrule: True
-    conda:
-        "../envs/a2d.yaml"
     threads: 1
     resources:
         mem_mb=500,
@@ -230,8 +216,6 @@ rule aggregate:
     benchmark:
         TREE.benchmark("figures", "aggregate")
     localrule: True
-    conda:
-        "../envs/a2d.yaml"
     threads: 1
     resources:
         mem_mb=1000,
@@ -262,8 +246,6 @@ rule config_used:
     benchmark:
         TREE.benchmark("config_used")
     localrule: True
-    conda:
-        "../envs/a2d.yaml"
     threads: 1
     resources:
         mem_mb=200,

@@ -14,8 +14,6 @@ rule search:
         TREE.log("search", SEARCH),
     benchmark:
         TREE.benchmark("search", SEARCH)
-    conda:
-        "../envs/a2d.yaml"
     threads: TRAIN_THREADS
     resources:
         mem_mb=TRAIN_MEM_MB,
@@ -39,8 +37,6 @@ rule derive:
         TREE.log("derive", SEARCH),
     benchmark:
         TREE.benchmark("derive", SEARCH)
-    conda:
-        "../envs/a2d.yaml"
     threads: 1
     resources:
         mem_mb=2000,
@@ -62,8 +58,6 @@ rule retrain:
         TREE.log("retrain", SEARCH),
     benchmark:
         TREE.benchmark("retrain", SEARCH)
-    conda:
-        "../envs/a2d.yaml"
     threads: TRAIN_THREADS
     resources:
         mem_mb=TRAIN_MEM_MB,

@@ -13,8 +13,6 @@ rule train:
         TREE.benchmark("train", RUN)
     wildcard_constraints:
         arch="(?!searched_)[A-Za-z0-9_]+",  # retrained searched nets come from rule retrain
-    conda:
-        "../envs/a2d.yaml"
     threads: TRAIN_THREADS
     resources:
         mem_mb=TRAIN_MEM_MB,
@@ -38,8 +36,6 @@ rule teacher:
     benchmark:
         TREE.benchmark("teacher", "{game}")
     localrule: True
-    conda:
-        "../envs/a2d.yaml"
     threads: 1
     resources:
         mem_mb=200,
@@ -57,8 +53,6 @@ rule random_policy:
         TREE.log("random", "{game}"),
     benchmark:
         TREE.benchmark("random", "{game}")
-    conda:
-        "../envs/a2d.yaml"
     threads: 1
     resources:
         mem_mb=1000,
