@@ -69,3 +69,17 @@ def test_subtree_functions_agree_with_the_tree():
     assert paths.game_json(t.teachers, "Pong") == t.teacher_json("Pong")
     # a root given as a Path works the same as a string
     assert paths.run_dir(Path("out/runs"), "Pong", "vanilla", 1) == "out/runs/Pong/vanilla/seed1"
+
+
+def test_control_run_names():
+    """The control runs' names (controls: in the config) and the arch each one trains."""
+    assert paths.kd("resnet14") == "resnet14_kd"
+    assert paths.nokd("a2d_one_level") == "searched_a2d_one_level_nokd"
+    assert paths.equal_budget("vanilla") == "vanilla_eq"
+    assert paths.kd(paths.equal_budget("resnet20")) == "resnet20_eq_kd"
+    assert paths.manual_arch("resnet20_eq_kd") == "resnet20"
+    assert paths.manual_arch("vanilla_kd") == "vanilla"
+    assert paths.manual_arch("resnet8_eq") == "resnet8"
+    assert paths.manual_arch("resnet8") == "resnet8"
+    t = ResultsTree("r")
+    assert t.run_dir("Pong", paths.kd("{arch}"), "{seed}") == "r/runs/Pong/{arch}_kd/seed{seed}"

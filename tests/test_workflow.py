@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 
 import pytest
 import yaml
 
-from a2d.config import deep_merge
+from a2d.config import complete, deep_merge
 from a2d.envs import canonical
-from a2d.paths import ResultsTree, job_key, searched
+from a2d.paths import ResultsTree, equal_budget, job_key, kd, manual_arch, nokd, searched
 
 KNOWN_RULES = (
     "train",
+    "train_budget",
+    "train_kd",
     "teacher",
     "random_policy",
     "search",
     "derive",
     "retrain",
+    "retrain_nokd",
     "fig1",
     "fig2",
     "table2",
@@ -65,8 +69,9 @@ def job_stats(stdout: str) -> dict[str, int]:
 
 
 def expected_jobs(cfg: dict) -> dict[str, set]:
-    """The jobs the DAG must hold per rule, computed from the config alone: (game, arch or
+    """The jobs the DAG must hold per rule, computed from the config alone: (game, run name or
     method, seed) for the per-run rules, games for the per-game ones, {None} for the others."""
+    controls = complete(cfg)["controls"]  # the config's controls, defaults filled in
     games = [canonical(g) for g in cfg["games"]]
     fig_games = [canonical(g) for g in cfg["figure_games"]]
     archs, seeds = cfg["sweep"]["archs"], cfg["seeds"]
@@ -85,25 +90,40 @@ def expected_jobs(cfg: dict) -> dict[str, set]:
     retrains = {(g, m, s) for g in fig_games for m in set(fig2) | set(ablation) for s in seeds}
     retrains |= {(g, main, s) for g in games for s in seeds}  # Fig 3, Table 1, aggregate
     baselines = cfg.get("baselines", ["vanilla", "resnet14", "resnet20"])
-    baseline_runs = {(g, a, s) for g in games for a in baselines for s in seeds}
+    eq = controls["equal_budget"]  # the baselines are runs {arch}_eq of their own
+    names = [equal_budget(a) if eq else a for a in baselines]
+    baseline_runs = {(g, b, s) for g in games for b in names for s in seeds}
+    kd_runs = {(g, kd(b), s) for g in games for b in names for s in seeds}
+    if not controls["kd_baselines"]:
+        kd_runs = set()
+    scratch = {(g, main, s) for g in games for s in seeds}
+    scratch |= {(g, m, s) for g in fig_games for m in ablation for s in seeds}
+    if not controls["scratch_retrain"]:
+        scratch = set()
 
     def distils(m):
         return registry[m]["actor"] > 0 or registry[m]["critic"] > 0
 
-    # a game needs a teacher for table/figure listing (all games), for distilling searches
-    # and for every retrain (retraining distils from the teacher)
+    # a game needs a teacher for table/figure listing (all games), for distilling searches,
+    # for every retrain (retraining distils from the teacher) and every KD control
     teacher_games = (
-        set(games) | {g for g, m, _ in searches if distils(m)} | {g for g, _, _ in retrains}
+        set(games)
+        | {g for g, m, _ in searches if distils(m)}
+        | {g for g, _, _ in retrains}
+        | {g for g, _, _ in kd_runs}
     )
     teachers = {(g, t_arch, t_seed) for g in teacher_games}
     once = {None}
     return {
-        "train": sweep | teachers | baseline_runs,
+        "train": sweep | teachers | (set() if eq else baseline_runs),
+        "train_budget": baseline_runs if eq else set(),
+        "train_kd": kd_runs,
         "teacher": teacher_games,
         "random_policy": set(games) | set(fig_games),
         "search": searches,
         "derive": retrains,
         "retrain": retrains,
+        "retrain_nokd": scratch,
         "fig1": once,
         "fig2": once,
         "table2": once,
@@ -139,6 +159,18 @@ def expected_files(cfg: dict, tree: ResultsTree) -> set[str]:
 
     for g, a, s in jobs["train"]:
         job("train", [job_key(g, a, s)], [tree.run_file(g, a, s, f) for f in RUN_FILES])
+    for g, b, s in jobs["train_budget"]:  # logs keyed by the arch: {arch}_eq's is {arch}
+        job(
+            "train_budget",
+            [job_key(g, b[: -len("_eq")], s)],
+            [tree.run_file(g, b, s, f) for f in RUN_FILES],
+        )
+    for g, k, s in jobs["train_kd"]:  # ... {arch}_kd's is {arch} ({arch}_eq_kd's {arch}_eq)
+        job(
+            "train_kd",
+            [job_key(g, k[: -len("_kd")], s)],
+            [tree.run_file(g, k, s, f) for f in RUN_FILES],
+        )
     for g in jobs["teacher"]:
         job("teacher", [g], [tree.teacher_json(g)])
     for g in jobs["random_policy"]:
@@ -150,6 +182,9 @@ def expected_files(cfg: dict, tree: ResultsTree) -> set[str]:
     for g, m, s in jobs["retrain"]:
         outputs = [tree.run_file(g, searched(m), s, f) for f in RUN_FILES]
         job("retrain", [job_key(g, m, s)], outputs)
+    for g, m, s in jobs["retrain_nokd"]:
+        outputs = [tree.run_file(g, nokd(m), s, f) for f in RUN_FILES]
+        job("retrain_nokd", [job_key(g, m, s)], outputs)
     for g, a, s in jobs["export"]:
         outputs = [tree.export_file(g, a, s, f) for f in ("agent.onnx", "agent.onnx.json")]
         job("export", [job_key(g, a, s)], outputs)
@@ -235,6 +270,46 @@ def test_smoke_preset_dry_run_counts(smoke_dry_run):
     stats = job_stats(stdout)
     check_counts(stats, cfg)
     assert stats["train"] == 4  # Breakout x {vanilla, resnet8} x seeds {1, 2}; teacher among them
+    # the smoke preset runs every rule: all three controls are on there
+    assert stats["train_budget"] == stats["train_kd"] == 4  # {vanilla, resnet8}_eq(_kd) x 2 seeds
+    assert stats["retrain_nokd"] == 8  # 4 ablation methods (a2d_one_level the main) x 2 seeds
+    assert stats["total"] == 65
+
+
+def test_quick_preset_dry_run_counts(repo, venv_bin, venv_env, tmp_path, base_cfg):
+    preset = repo / "presets" / "quick.yaml"
+    p = dry_run(repo, venv_bin, venv_env, tmp_path, configfiles=[preset])
+    assert p.returncode == 0, p.stderr[-3000:]
+    stats = job_stats(p.stdout)
+    check_counts(stats, deep_merge(base_cfg, yaml.safe_load(preset.read_text())))
+    # RoadRunner, seed 1: vanilla_kd and resnet8_kd; the a2d_one_level and vanilla_dnas nets
+    # retrained without the teacher; no equal-budget runs
+    assert (stats["train_kd"], stats["retrain_nokd"], stats.get("train_budget", 0)) == (2, 2, 0)
+    assert stats["total"] == 29
+
+
+@pytest.mark.parametrize(
+    "controls",
+    [
+        {"kd_baselines": False},
+        {"scratch_retrain": False},
+        {"equal_budget": True},
+        {"kd_baselines": False, "scratch_retrain": False, "equal_budget": False},
+    ],
+)
+def test_controls_switched_dry_run_counts(repo, venv_bin, venv_env, tmp_path, base_cfg, controls):
+    """config.yaml with each control switched: the DAG holds exactly the runs the config asks."""
+    over = {"controls": controls}
+    p = dry_run(repo, venv_bin, venv_env, tmp_path, over)
+    assert p.returncode == 0, p.stderr[-3000:]
+    stats = job_stats(p.stdout)
+    check_counts(stats, deep_merge(base_cfg, over))
+    if controls == {"kd_baselines": False, "scratch_retrain": False, "equal_budget": False}:
+        assert stats["total"] == 466  # the DAG without controls: as before they existed
+    if controls == {"equal_budget": True}:
+        # the 36 baseline runs of the 12 games move to their own {arch}_eq runs: train keeps
+        # the 60 sweep runs and the 8 teachers of the other games (resnet20 seed 1)
+        assert (stats["train"], stats["train_budget"], stats["train_kd"]) == (68, 108, 108)
 
 
 def test_smoke_preset_files_are_the_results_tree_layout(smoke_dry_run):
@@ -245,7 +320,135 @@ def test_smoke_preset_files_are_the_results_tree_layout(smoke_dry_run):
     expected = expected_files(cfg, ResultsTree(results))
     assert listed - expected == set()
     assert expected - listed == set()
-    assert len(listed) == 245  # 49 jobs (48 less rule all): their outputs, logs and benchmarks
+    # 65 jobs (64 less rule all): their outputs, logs and benchmarks; 245 without the controls
+    # (49 jobs), 96 for the 16 control runs' (4 outputs + log + benchmark each)
+    assert len(listed) == 341
+
+
+def job_commands(stdout: str) -> dict[str, tuple[str, str]]:
+    """{run or search directory: (rule, shell command)} of a `snakemake -n -p` listing."""
+    jobs = {}
+    for block in re.split(r"^rule ", stdout, flags=re.M)[1:]:
+        rule = block.split(":", 1)[0]
+        out = re.search(r"^\s+output: ([^,\n]+)", block, re.M)
+        cmd = re.search(r"^Shell command: (.*)$", block, re.M)
+        if out and cmd:
+            jobs[out.group(1).rsplit("/", 1)[0]] = (rule, cmd.group(1))
+    return jobs
+
+
+@pytest.mark.parametrize("equal", [False, True])
+def test_every_baseline_has_its_kd_control_and_the_main_net_its_scratch_retrain(
+    repo, venv_bin, venv_env, tmp_path, base_cfg, equal
+):
+    """The smoke preset's DAG: each baseline run on each game and seed has a distilled twin
+    (`--teacher` the game's teacher, the `distill` weights in its config), each main-method net
+    one retrained without a teacher, and under equal_budget the baselines and their controls train
+    for teacher + search + retrain steps while the sweep and teacher runs keep ppo.total_steps."""
+    preset = repo / "presets" / "smoke.yaml"
+    over = {"controls": {"kd_baselines": True, "scratch_retrain": True, "equal_budget": equal}}
+    overlay = tmp_path / "over.yaml"
+    overlay.write_text(yaml.safe_dump(over))
+    cfg = deep_merge(deep_merge(base_cfg, yaml.safe_load(preset.read_text())), over)
+    tree = ResultsTree(tmp_path / "results")
+    cmd = [str(venv_bin / "snakemake"), "-n", "-p", "--cores", "1", "--configfile", str(preset)]
+    cmd += [str(overlay), "--config", f"results={tree.root}"]
+    p = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, env=venv_env, timeout=300)
+    assert p.returncode == 0, p.stderr[-3000:]
+    jobs = job_commands(p.stdout)
+    steps_flag = "--steps 2816"  # smoke: 1,024 (teacher) + 768 (search) + 1,024 (retrain)
+    games, seeds = cfg["games"], cfg["seeds"]
+    for g in games:
+        teacher = f"--teacher {tree.teacher_json(g)} "
+        for a in cfg["baselines"]:
+            for s in seeds:
+                run = equal_budget(a) if equal else a
+                rule, cmd = jobs[tree.run_dir(g, run, s)]
+                assert rule == ("train_budget" if equal else "train")
+                assert f"--arch {a} " in cmd and "--teacher" not in cmd
+                assert (steps_flag in cmd) == equal and ("--steps" in cmd) == equal
+                rule, cmd = jobs[tree.run_dir(g, kd(run), s)]
+                assert rule == "train_kd" and manual_arch(kd(run)) == a
+                assert f"--arch {a} " in cmd and teacher in cmd
+                assert '"distill": {"actor": 1.0, "critic": 0.5}' in cmd
+                assert (steps_flag in cmd) == equal and ("--steps" in cmd) == equal
+        for s in seeds:
+            m = cfg["search"]["main_method"]
+            rule, cmd = jobs[tree.run_dir(g, nokd(m), s)]
+            assert rule == "retrain_nokd" and "--teacher" not in cmd and "--steps" not in cmd
+            assert f"--arch {tree.derived_arch(g, m, s)} " in cmd
+            rule, cmd = jobs[tree.run_dir(g, searched(m), s)]
+            assert rule == "retrain" and teacher in cmd
+    # the sweep runs (the teacher among them) keep ppo.total_steps
+    for a in cfg["sweep"]["archs"]:
+        rule, cmd = jobs[tree.run_dir(games[0], a, seeds[0])]
+        assert rule == "train" and "--steps" not in cmd and "--teacher" not in cmd
+
+
+PIPELINE_STEPS_SCRIPT = """
+import json, sys
+from pathlib import Path
+from snakemake.api import SnakemakeApi
+from snakemake.settings.types import ConfigSettings, ResourceSettings
+with SnakemakeApi() as api:
+    wf = api.workflow(
+        resource_settings=ResourceSettings(),
+        config_settings=ConfigSettings(configfiles=[Path(p) for p in sys.argv[1:]]),
+        snakefile=Path("Snakefile"),
+    )
+    print(json.dumps(wf._workflow.globals["PIPELINE_STEPS"]))
+"""
+
+
+def pipeline_steps(repo, venv_bin, venv_env, *configfiles) -> dict:
+    """common.smk's PIPELINE_STEPS of a config, read from the parsed workflow."""
+    p = subprocess.run(
+        [str(venv_bin / "python"), "-c", PIPELINE_STEPS_SCRIPT, *map(str, configfiles)],
+        cwd=repo, capture_output=True, text=True, env=venv_env, timeout=300,
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr[-3000:]
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def test_pipeline_steps_of_the_smoke_preset(repo, venv_bin, venv_env, tmp_path):
+    """Smoke: PPO batches of 4 x 64 = 256 steps; 1,024 training steps, 768 search steps."""
+    steps = pipeline_steps(repo, venv_bin, venv_env, repo / "presets" / "smoke.yaml")
+    assert (steps["teacher"], steps["search"], steps["retrain"]) == (1024, 768, 1024)
+    assert steps["a2d"] == steps["a2d_nokd"] == 2816  # a2d_one_level's search distils
+    assert steps["equal_budget"] is True and steps["baseline"] == 2816
+    assert steps["baseline_kd"] == 3840  # its teacher's 1,024 on top
+    runs = steps["runs"]
+    assert runs["vanilla_eq"] == runs["resnet8_eq"] == 2816
+    assert runs["vanilla_eq_kd"] == 3840 and "vanilla" not in runs
+    assert runs["searched_vanilla_dnas"] == 2816  # retrained with the teacher
+    assert runs["searched_vanilla_dnas_nokd"] == 1792  # no teacher anywhere: 768 + 1,024
+    assert "counted" in steps and "teacher" in steps["counted"]
+    json.dumps(steps)  # JSON-able, for a command-line param
+    # equal budget off: the baselines are the plain runs at ppo.total_steps
+    over = tmp_path / "over.yaml"
+    over.write_text(yaml.safe_dump({"controls": {"equal_budget": False, "kd_baselines": False}}))
+    steps = pipeline_steps(repo, venv_bin, venv_env, repo / "presets" / "smoke.yaml", over)
+    assert (steps["baseline"], steps["baseline_kd"]) == (1024, 2048)
+    assert steps["runs"]["vanilla"] == 1024 and "vanilla_kd" not in steps["runs"]
+
+
+def test_pipeline_steps_of_config_yaml(repo, venv_bin, venv_env):
+    """config.yaml: batches of 8 x 128 = 1,024 steps round 10M up to 10,000,384 and 5M up to
+    5,000,192."""
+    steps = pipeline_steps(repo, venv_bin, venv_env)
+    assert (steps["teacher"], steps["search"]) == (10_000_384, 5_000_192)
+    assert steps["a2d"] == 25_000_960 and steps["baseline"] == 10_000_384
+    assert steps["baseline_kd"] == 20_000_768 and steps["equal_budget"] is False
+    assert steps["runs"]["resnet20_kd"] == 20_000_768
+
+
+def test_reserved_method_name_fails_dry_run(repo, venv_bin, venv_env, tmp_path):
+    """searched_{m}_nokd is the scratch retraining of m: a method named `x_nokd` is refused."""
+    over = {"methods": {"x_nokd": {"actor": 0.0, "critic": 0.0, "optimisation": "one_level"}}}
+    p = dry_run(repo, venv_bin, venv_env, tmp_path, over)
+    assert p.returncode != 0
+    out = p.stdout + p.stderr
+    assert "x_nokd" in out and "reserved" in out and "Job stats" not in out
 
 
 def test_rules_take_paths_from_the_path_layer(repo):
@@ -267,23 +470,25 @@ def test_adding_a_game_adds_exactly_its_jobs(
     n_seeds = len(base_cfg["seeds"])
     n_base = len(base_cfg["baselines"])
     expected = {k: 0 for k in diff}
-    # its baseline runs (the teacher run is one of them: resnet20 seed 1) + teacher record +
-    # random score + video, and the main method's search, derivation, retraining and export
-    # per seed
+    # its baseline runs (the teacher run is one of them: resnet20 seed 1) and their KD controls
+    # + teacher record + random score + video, and the main method's search, derivation,
+    # retraining, retraining without the teacher and export per seed
     assert base_cfg["teacher"]["arch"] in base_cfg["baselines"]
     expected.update(
         {
             "teacher": 1,
             "random_policy": 1,
             "train": n_base * n_seeds,
+            "train_kd": n_base * n_seeds,
             "search": n_seeds,
             "derive": n_seeds,
             "retrain": n_seeds,
+            "retrain_nokd": n_seeds,
             "export": n_seeds,
             "play": 1,
         }
     )
-    expected["total"] = 3 + n_base * n_seeds + 4 * n_seeds
+    expected["total"] = 3 + 2 * n_base * n_seeds + 5 * n_seeds
     assert diff == expected
 
 
@@ -301,7 +506,12 @@ def test_full_config_job_counts_spelled_out(default_stats, base_cfg):
     assert default_stats["retrain"] == f * len(retrained) * s + (g - f) * s
     assert default_stats["derive"] == default_stats["retrain"]
     assert default_stats["export"] == g * s and default_stats["play"] == g
-    assert (g, f, s) == (12, 4, 3) and default_stats["total"] == 466
+    # the controls: every baseline distilled on every game; the main method's net retrained
+    # without the teacher on every game, the other ablation methods' on the figure games
+    main, ablation = base_cfg["search"]["main_method"], base_cfg["search"]["ablation_methods"]
+    assert default_stats["train_kd"] == g * len(base) * s == 108
+    assert default_stats["retrain_nokd"] == (g + f * len(set(ablation) - {main})) * s == 72
+    assert (g, f, s) == (12, 4, 3) and default_stats["total"] == 466 + 108 + 72
 
 
 def test_unknown_game_fails_dry_run(repo, venv_bin, venv_env, tmp_path):

@@ -59,6 +59,23 @@ def nokd(method: str) -> str:
     return f"{searched(method)}_nokd"
 
 
+def equal_budget(arch: str) -> str:
+    """The arch name of a manual net trained for the env steps A2D's pipeline consumes
+    (``controls.equal_budget``): ``{arch}_eq``. A name of its own, since the net's plain run
+    ``{arch}`` may be a size-sweep run or the game's teacher, which keep ``ppo.total_steps``; its
+    distilled control is ``kd(equal_budget(arch))``, ``{arch}_eq_kd``."""
+    return f"{arch}_eq"
+
+
+def manual_arch(name: str) -> str:
+    """The architecture a manual run trains: ``name`` less a ``_kd`` suffix, then less an
+    ``_eq`` suffix (``vanilla_eq_kd`` -> ``vanilla``; ``resnet14`` -> ``resnet14``)."""
+    for suffix in ("_kd", "_eq"):
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+    return name
+
+
 class ResultsTree:
     """The paths of one results tree (one per preset), rooted at ``root``."""
 

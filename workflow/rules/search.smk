@@ -1,4 +1,5 @@
-# Architecture search per (game, method, seed), derivation, and retraining of the derived net.
+# Architecture search per (game, method, seed), derivation, and retraining of the derived net
+# (with the teacher's distillation; without it in retrain_nokd, controls.scratch_retrain).
 
 
 rule search:
@@ -20,7 +21,9 @@ rule search:
         gpu=GPU,
     params:
         cfg=RUN_CFG,
-        teacher=lambda w, input: "--teacher " + shlex.quote(input.teacher) if "teacher" in input.keys() else "",
+        teacher=lambda w, input: (
+            "--teacher " + shlex.quote(input.teacher) if "teacher" in input.keys() else ""
+        ),
         out=tree_param(lambda w: TREE.search_dir(w.game, w.method, w.seed)),
     shell:
         "a2d search --game {wildcards.game} --method {wildcards.method} --seed {wildcards.seed}"
@@ -58,6 +61,8 @@ rule retrain:
         TREE.log("retrain", SEARCH),
     benchmark:
         TREE.benchmark("retrain", SEARCH)
+    wildcard_constraints:
+        method="[A-Za-z0-9_]+(?<!_nokd)",  # searched_{method}_nokd: rule retrain_nokd
     threads: TRAIN_THREADS
     resources:
         mem_mb=TRAIN_MEM_MB,
@@ -69,3 +74,28 @@ rule retrain:
         "a2d train --game {wildcards.game} --arch {input.arch:q} --teacher {input.teacher:q}"
         " --seed {wildcards.seed} --out {params.out} --config-json {params.cfg}"
         " --set torch_threads={threads} > {log:q} 2>&1"
+
+
+rule retrain_nokd:
+    input:
+        arch=TREE.derived_arch("{game}", "{method}", "{seed}"),
+    output:
+        eval=TREE.run_file("{game}", nokd("{method}"), "{seed}", "eval.json"),
+        curve=TREE.run_file("{game}", nokd("{method}"), "{seed}", "curve.csv"),
+        model=TREE.run_file("{game}", nokd("{method}"), "{seed}", "model.json"),
+        agent=TREE.run_file("{game}", nokd("{method}"), "{seed}", "agent.pt"),
+    log:
+        TREE.log("retrain_nokd", SEARCH),
+    benchmark:
+        TREE.benchmark("retrain_nokd", SEARCH)
+    threads: TRAIN_THREADS
+    resources:
+        mem_mb=TRAIN_MEM_MB,
+        gpu=GPU,
+    params:
+        cfg=TRAIN_CFG,
+        out=tree_param(lambda w: TREE.run_dir(w.game, nokd(w.method), w.seed)),
+    shell:
+        "a2d train --game {wildcards.game} --arch {input.arch:q} --seed {wildcards.seed}"
+        " --out {params.out} --config-json {params.cfg} --set torch_threads={threads}"
+        " > {log:q} 2>&1"

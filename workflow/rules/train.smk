@@ -1,4 +1,6 @@
-# Training: one rule for every fixed architecture (manual nets, teachers, retrained searched nets).
+# Training of the fixed architectures: manual nets and teachers (rule train), the manual baselines
+# at A2D's pipeline's env steps (train_budget) and distilled from the teacher (train_kd); the
+# searched nets are retrained in search.smk.
 
 
 rule train:
@@ -12,7 +14,7 @@ rule train:
     benchmark:
         TREE.benchmark("train", RUN)
     wildcard_constraints:
-        arch="(?!searched_)[A-Za-z0-9_]+",  # retrained searched nets come from rule retrain
+        arch=MANUAL_ARCH,  # searched nets: rule retrain; `_kd`, `_eq` runs: the rules below
     threads: TRAIN_THREADS
     resources:
         mem_mb=TRAIN_MEM_MB,
@@ -23,6 +25,61 @@ rule train:
     shell:
         "a2d train --game {wildcards.game} --arch {wildcards.arch} --seed {wildcards.seed}"
         " --out {params.out} --config-json {params.cfg} --set torch_threads={threads} > {log:q} 2>&1"
+
+
+rule train_budget:
+    output:
+        eval=TREE.run_file("{game}", equal_budget("{arch}"), "{seed}", "eval.json"),
+        curve=TREE.run_file("{game}", equal_budget("{arch}"), "{seed}", "curve.csv"),
+        model=TREE.run_file("{game}", equal_budget("{arch}"), "{seed}", "model.json"),
+        agent=TREE.run_file("{game}", equal_budget("{arch}"), "{seed}", "agent.pt"),
+    log:
+        TREE.log("train_budget", RUN),
+    benchmark:
+        TREE.benchmark("train_budget", RUN)
+    wildcard_constraints:
+        arch=MANUAL_ARCH,
+    threads: TRAIN_THREADS
+    resources:
+        mem_mb=TRAIN_MEM_MB,
+        gpu=GPU,
+    params:
+        cfg=TRAIN_CFG,
+        steps=EQUAL_BUDGET_STEPS,
+        out=tree_param(lambda w: TREE.run_dir(w.game, equal_budget(w.arch), w.seed)),
+    shell:
+        "a2d train --game {wildcards.game} --arch {wildcards.arch} --seed {wildcards.seed}"
+        " --steps {params.steps} --out {params.out} --config-json {params.cfg}"
+        " --set torch_threads={threads} > {log:q} 2>&1"
+
+
+rule train_kd:
+    input:
+        teacher=TREE.teacher_json("{game}"),
+    output:
+        eval=TREE.run_file("{game}", kd("{arch}"), "{seed}", "eval.json"),
+        curve=TREE.run_file("{game}", kd("{arch}"), "{seed}", "curve.csv"),
+        model=TREE.run_file("{game}", kd("{arch}"), "{seed}", "model.json"),
+        agent=TREE.run_file("{game}", kd("{arch}"), "{seed}", "agent.pt"),
+    log:
+        TREE.log("train_kd", RUN),
+    benchmark:
+        TREE.benchmark("train_kd", RUN)
+    wildcard_constraints:
+        arch=KD_ARCH,  # a manual net, `{arch}_eq` one of equal budget
+    threads: TRAIN_THREADS
+    resources:
+        mem_mb=TRAIN_MEM_MB,
+        gpu=GPU,
+    params:
+        cfg=KD_CFG,
+        arch=lambda w: manual_arch(w.arch),
+        steps=lambda w: f"--steps {EQUAL_BUDGET_STEPS}" if w.arch.endswith("_eq") else "",
+        out=tree_param(lambda w: TREE.run_dir(w.game, kd(w.arch), w.seed)),
+    shell:
+        "a2d train --game {wildcards.game} --arch {params.arch} --teacher {input.teacher:q}"
+        " --seed {wildcards.seed} {params.steps} --out {params.out} --config-json {params.cfg}"
+        " --set torch_threads={threads} > {log:q} 2>&1"
 
 
 rule teacher:
