@@ -51,7 +51,7 @@ def test_smoke_dag(repo, venv_bin, venv_env, tmp_path):
         )
         assert p.returncode == 0, p.stderr[-5000:]
 
-    snakemake("--cores", "2", timeout=2000)  # ~5 min on an idle 2-core machine
+    snakemake("--cores", "2", timeout=2000)  # ~5 min on an idle 2-core machine before the controls
 
     figs = results / "figures"
     assert (figs / "fig1.pdf").read_bytes()[:5] == b"%PDF-"
@@ -118,6 +118,28 @@ def test_smoke_dag(repo, venv_bin, venv_env, tmp_path):
                     (results / "derived" / g / m / f"seed{s}" / "arch.json").read_text()
                 )
                 assert ev["macs"] == derived["macs"]
+    # the control runs (the smoke preset switches all three on): each baseline at A2D's
+    # pipeline's env steps ({arch}_eq: 1,024 + 768 + 1,024) and distilled ({arch}_eq_kd), the
+    # main and ablation methods' derived nets retrained without the teacher
+    assert cfg["controls"] == {"kd_baselines": True, "scratch_retrain": True, "equal_budget": True}
+    for g in games:
+        for a in cfg["baselines"]:
+            for s in cfg["seeds"]:
+                for run in (f"{a}_eq", f"{a}_eq_kd"):
+                    ev = json.loads(
+                        (results / "runs" / g / run / f"seed{s}" / "eval.json").read_text()
+                    )
+                    assert ev["steps"] == 2816 and ev["seed"] == s, (run, ev["steps"])
+    scratch = {(g, search["main_method"]) for g in games}
+    scratch |= {(g, m) for g in fig_games for m in search["ablation_methods"]}
+    for g, m in sorted(scratch):
+        for s in cfg["seeds"]:
+            d = results / "runs" / g / f"searched_{m}_nokd" / f"seed{s}"
+            ev = json.loads((d / "eval.json").read_text())
+            derived = json.loads(
+                (results / "derived" / g / m / f"seed{s}" / "arch.json").read_text()
+            )
+            assert ev["macs"] == derived["macs"] and ev["steps"] == total
     for t in ("table1", "table2", "table3", "table4", "aggregate"):
         rows = list(csv.reader(open(results / "tables" / f"{t}.csv")))
         assert len(rows) > 1

@@ -326,7 +326,9 @@ class ControlsConfig:
     games), for Table 1 and Table 2's from-scratch column."""
     equal_budget: bool = False
     """Give the manual baselines (and their KD controls) the env steps A2D's pipeline consumes
-    (teacher + search + retrain) instead of ``ppo.total_steps``."""
+    (teacher + search + retrain) instead of ``ppo.total_steps``: runs ``{arch}_eq`` and
+    ``{arch}_eq_kd``, since a plain baseline run may be a size-sweep run or the teacher, which keep
+    ``ppo.total_steps``."""
 
 
 @dataclass

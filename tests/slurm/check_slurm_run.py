@@ -19,7 +19,7 @@ import yaml
 
 from a2d.config import deep_merge
 
-GPU_RULES = {"train", "search", "retrain"}
+GPU_RULES = {"train", "train_budget", "train_kd", "search", "retrain", "retrain_nokd"}
 LOCAL_RULES = {"fig1", "fig2", "table2", "table3", "table4", "teacher", "all"}
 SUBMITTED = re.compile(r"Job (\d+) has been submitted with SLURM jobid (\d+) \(log: (.+?)\)")
 
@@ -55,12 +55,17 @@ def main() -> None:
         if len(rows) < 2:
             fail(f"{t}.csv has no rows")
     total = cfg["ppo"]["total_steps"]
+    # the smoke preset's equal-budget runs ({arch}_eq, {arch}_eq_kd): teacher + search + retrain
+    # (its step counts are whole PPO batches)
+    equal = 2 * total + cfg["search"]["steps"]
     runs = sorted((res / "runs").glob("*/*/seed*/eval.json"))
     if not runs:
         fail("no run finished")
     for p in runs:
         ev = json.loads(p.read_text())
-        if ev["steps"] != total or ev["episodes"] != cfg["eval"]["episodes"]:
+        run = p.parent.parent.name
+        steps = equal if run.endswith(("_eq", "_eq_kd")) else total
+        if ev["steps"] != steps or ev["episodes"] != cfg["eval"]["episodes"]:
             fail(f"{p}: steps {ev['steps']} episodes {ev['episodes']}")
         if not (p.parent / "agent.pt").stat().st_size:
             fail(f"{p.parent}/agent.pt is empty")
@@ -81,7 +86,8 @@ def main() -> None:
         fail("the snakemake log names no submitted SLURM job")
     if set(submitted.values()) & LOCAL_RULES:
         fail(f"local rules were submitted: {set(submitted.values()) & LOCAL_RULES}")
-    for rule in ("train", "search", "derive", "retrain", "random_policy"):
+    for rule in ("train", "train_budget", "train_kd", "search", "derive", "retrain",
+                 "retrain_nokd", "random_policy"):  # fmt: skip
         if rule not in submitted.values():
             fail(f"no {rule} job went through SLURM")
 

@@ -189,7 +189,7 @@ if [ "${A2D_SLURM_CLUSTER_ONLY:-0}" = 1 ]; then log "cluster only: stopping here
 # ---- 3. the smoke DAG through the SLURM profile
 RESULTS="$WORK/smoke"
 mkdir -p "$WORK/wd"
-# the smoke preset with GPU jobs: train/search/retrain ask for gpu=1 (-> sbatch --gpus=1)
+# the smoke preset with GPU jobs: train*/search/retrain* ask for gpu=1 (-> sbatch --gpus=1)
 printf 'resources: {train_threads: 1, train_mem_mb: 2000, gpu: 1}\n' >"$WORK/gpu.yaml"
 START_ISO=$(date +%Y-%m-%dT%H:%M:%S)
 D0=$(date +%s)

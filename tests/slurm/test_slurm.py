@@ -35,5 +35,6 @@ def test_smoke_dag_through_slurm(repo, venv_env, tmp_path):
     assert summary["submitted_jobs"] == summary["completed_jobs"] >= 20
     assert summary["sacct_jobs"] >= summary["submitted_jobs"]
     assert summary["gpu_jobs"] >= 10
-    for rule in ("train", "search", "derive", "retrain", "random_policy"):
+    for rule in ("train", "train_budget", "train_kd", "search", "derive", "retrain",
+                 "retrain_nokd", "random_policy"):  # fmt: skip
         assert summary["jobs_by_rule"][rule] >= 1
