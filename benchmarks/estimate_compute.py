@@ -21,8 +21,8 @@ measured ones, each with its machine, command and date, in the committed
     each job runs at `min(GPU rate of (b), env-only rate of the CPU box scaled to
     cores_per_job cores)`, i.e. aggregate throughput = min(N * jobs_per_gpu * r_gpu,
     C / cores_per_job * r_cpu_bound) with no slowdown between co-located jobs assumed. A
-    stage (train, search, retrain) takes max(sum of its jobs' hours / slots, its longest job);
-    the stages run one after another.
+    stage (train, search, retrain) is scheduled longest job first on the slot that frees
+    first (equal jobs: ceil(jobs / slots) waves); the stages run one after another.
 
 Test evaluations are not counted (the quick preset's logs put them at 10-20 % of a run).
 """
@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import heapq
 import json
 import re
 import shlex
@@ -176,8 +177,12 @@ def slots(gpus: int, cores: int, jobs_per_gpu: int, cores_per_job: int) -> int:
 
 
 def stage_wall_h(job_hours: list[float], n_slots: int) -> float:
-    """A stage's wall time with n_slots jobs side by side (list-scheduling lower bound)."""
-    return max(sum(job_hours) / n_slots, max(job_hours)) if job_hours else 0.0
+    """A stage's wall time with n_slots jobs side by side: each job, longest first, starts on
+    the slot that frees first (equal jobs: ceil(jobs / slots) waves)."""
+    free = [0.0] * min(n_slots, len(job_hours))
+    for h in sorted(job_hours, reverse=True):
+        heapq.heapreplace(free, free[0] + h)
+    return max(free, default=0.0)
 
 
 def estimate(

@@ -160,12 +160,12 @@ def test_estimate_arithmetic_on_a_fixture_dag(est):
     # (b): one job at a time at 200 steps/s
     assert train["gpu_h"] == pytest.approx(1.5)
     assert (search["gpu_h"], retrain["gpu_h"]) == (pytest.approx(0.05), pytest.approx(0.1))
-    # (c): 3 jobs of 2/3 h on 2 slots -> 1 h; search 1 job of 1/15 h; retrain 1 job of 2/15 h
-    assert train["node_h"] == pytest.approx(1.0)
+    # (c): 3 jobs of 2/3 h on 2 slots -> two waves, 4/3 h; search 1 job of 1/15 h; retrain 2/15 h
+    assert train["node_h"] == pytest.approx(4 / 3)
     assert search["node_h"] == pytest.approx(1 / 15)
     assert retrain["node_h"] == pytest.approx(2 / 15)
     assert res["total"]["cpu_h"] == pytest.approx(6.5)
-    assert res["total"]["node_h"] == pytest.approx(1.2)
+    assert res["total"]["node_h"] == pytest.approx(4 / 3 + 1 / 15 + 2 / 15)
     # by net: the same totals, the node's wall time still per stage (nets share the slots)
     by_net = est.estimate(
         jobs,
@@ -178,7 +178,14 @@ def test_estimate_arithmetic_on_a_fixture_dag(est):
         by_net=True,
     )
     assert by_net["rows"][("train", "mid")]["cpu_h"] == pytest.approx(1.5)
-    assert by_net["total"]["node_h"] == pytest.approx(1.2)
+    assert by_net["total"]["node_h"] == pytest.approx(4 / 3 + 1 / 15 + 2 / 15)
+
+
+def test_stage_wall_time_schedules_longest_job_first(est):
+    assert est.stage_wall_h([1.0] * 5, 2) == 3.0  # 3 waves
+    assert est.stage_wall_h([3.0, 2.0, 2.0, 1.0], 2) == 4.0  # 3+1 | 2+2
+    assert est.stage_wall_h([0.5], 32) == 0.5
+    assert est.stage_wall_h([], 4) == 0.0
 
 
 def test_node_slots_are_capped_by_cores_and_gpu_rate_by_env_count(est):
