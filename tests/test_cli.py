@@ -392,6 +392,26 @@ def test_main_returns_0_for_help(capsys):
     assert "--seed" in capsys.readouterr().out
 
 
+def test_version_flag_prints_the_one_version_source(capsys, monkeypatch):
+    import a2d
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out == f"a2d {a2d.__version__}\n"
+    monkeypatch.setattr(a2d, "__version__", "9.8.7")  # the flag reads it, never a copy
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out == "a2d 9.8.7\n"
+    # pyproject.toml writes no version of its own: setuptools reads a2d.__version__
+    from pathlib import Path
+
+    from setuptools.config.pyprojecttoml import read_configuration
+
+    pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+    static = read_configuration(pyproject, expand=False)["project"]
+    assert "version" not in static and "version" in static["dynamic"]
+    monkeypatch.undo()
+    assert read_configuration(pyproject)["project"]["version"] == a2d.__version__
+
+
 def test_games_into_a_closed_pipe_ends_quietly(venv_bin, venv_env):
     p = subprocess.run(
         f"'{venv_bin / 'a2d'}' games | head -n 1",

@@ -2,7 +2,7 @@
 
 import os
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the one version source: pyproject.toml reads it (dynamic version)
 
 # torch's OpenMP threads spin after each parallel region by default; on a machine whose cores are
 # also busy with other jobs (2 cores, 2 torch threads and a second job) the spinning thread steals

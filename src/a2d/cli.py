@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+import a2d
 from a2d import A2DError
 from a2d.yamlio import StrictLoader, yaml_problem
 
@@ -422,7 +423,12 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = _Parser(prog="a2d", description=__doc__.splitlines()[0])
+    ap = _Parser(
+        prog="a2d",
+        description="Auto-Agent-Distiller (a2d): train, search, derive, evaluate and deploy "
+        "small Atari agents. 'a2d COMMAND --help' for a command's options.",
+    )
+    ap.add_argument("--version", action="version", version=f"a2d {a2d.__version__}")
     sub = ap.add_subparsers(dest="cmd", required=True)
 
     from a2d.config import DEVICES
@@ -436,15 +442,21 @@ def build_parser() -> argparse.ArgumentParser:
             "(--config config.yaml --config presets/quick.yaml)",
         )
         p.add_argument(
-            "--set", action="append", metavar="KEY=VALUE", help="override, e.g. ppo.num_envs=16"
+            "--set",
+            action="append",
+            metavar="KEY=VALUE",
+            help="override one config key, e.g. ppo.num_envs=16; repeat for several "
+            "(applied after every --config)",
         )
         p.add_argument("--config-json", help=argparse.SUPPRESS)  # what the Snakemake rules pass
-        p.add_argument("--device", choices=DEVICES)
+        p.add_argument(
+            "--device", choices=DEVICES, help="where the nets run (auto: CUDA when present)"
+        )
 
     p = sub.add_parser("train", help="train one agent with PPO")
     p.add_argument("--game", required=True, help="ALE game, e.g. Breakout, MsPacman")
     p.add_argument("--arch", required=True, help="vanilla, resnetN, or a path to arch.json")
-    p.add_argument("--seed", type=seed_arg, default=1, help=f"0..{SEED_MAX}")
+    p.add_argument("--seed", type=seed_arg, default=1, help=f"0..{SEED_MAX} (default 1)")
     p.add_argument("--steps", type=int, help="environment steps (ppo.total_steps)")
     p.add_argument("--num-envs", type=int, help="parallel envs (ppo.num_envs)")
     p.add_argument("--out", required=True, help="run directory")
@@ -463,12 +475,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=cmd_train)
 
     p = sub.add_parser("search", help="architecture search on one game (PPO on the supernet)")
-    p.add_argument("--game", required=True)
+    p.add_argument("--game", required=True, help="ALE game, e.g. Breakout, MsPacman")
     p.add_argument(
         "--method", required=True, help="a method of the config's registry, e.g. a2d_one_level"
     )
     p.add_argument("--teacher", help="teacher run dir, its agent.pt, or teachers/<game>.json")
-    p.add_argument("--seed", type=seed_arg, default=1, help=f"0..{SEED_MAX}")
+    p.add_argument("--seed", type=seed_arg, default=1, help=f"0..{SEED_MAX} (default 1)")
     p.add_argument(
         "--steps",
         type=int,
@@ -493,32 +505,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=cmd_derive)
 
     p = sub.add_parser("evaluate", help="test-evaluate a trained agent.pt")
-    p.add_argument("--agent", required=True)
+    p.add_argument("--agent", required=True, help="a trained agent.pt")
     p.add_argument(
         "--episodes", type=_int_arg("--episodes", 1), help="default: the config's eval.episodes"
     )
-    p.add_argument("--seed", type=seed_arg, default=1, help=f"0..{SEED_MAX}")
+    p.add_argument("--seed", type=seed_arg, default=1, help=f"0..{SEED_MAX} (default 1)")
     p.add_argument("--out", help="write the result JSON here")
     cfg_opts(p)
     p.set_defaults(fn=cmd_evaluate)
 
     p = sub.add_parser("random", help="score of the uniform-random policy on the test protocol")
-    p.add_argument("--game", required=True)
+    p.add_argument("--game", required=True, help="ALE game, e.g. Breakout, MsPacman")
     p.add_argument(
         "--episodes", type=_int_arg("--episodes", 1), help="default: the config's eval.episodes"
     )
-    p.add_argument("--seed", type=seed_arg, default=1, help=f"0..{SEED_MAX}")
-    p.add_argument("--out", required=True)
+    p.add_argument("--seed", type=seed_arg, default=1, help=f"0..{SEED_MAX} (default 1)")
+    p.add_argument("--out", required=True, help="result JSON to write")
     cfg_opts(p)
     p.set_defaults(fn=cmd_random)
 
     p = sub.add_parser("teacher", help="record a finished run as a game's teacher")
     p.add_argument("--run", required=True, help="run directory with eval.json and agent.pt")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, help="teacher file to write, e.g. teachers/<game>.json")
     p.set_defaults(fn=cmd_teacher)
 
     p = sub.add_parser("info", help="MACs and params of architectures")
-    p.add_argument("arch", nargs="+")
+    p.add_argument("arch", nargs="+", help="vanilla, resnetN, supernet or a path to arch.json")
     p.add_argument("--latency", action="store_true", help="also batch-1 CPU latency")
     p.set_defaults(fn=cmd_info)
 
@@ -526,7 +538,7 @@ def build_parser() -> argparse.ArgumentParser:
         "export", help="export a trained agent to ONNX or TorchScript, with a JSON card"
     )
     p.add_argument("--run", required=True, help="run directory (with agent.pt) or an agent.pt")
-    p.add_argument("--format", required=True, choices=["onnx", "torchscript"])
+    p.add_argument("--format", required=True, choices=["onnx", "torchscript"], help="file format")
     p.add_argument(
         "--out", help="file to write (default <run>/export/agent.onnx or agent.torchscript.pt)"
     )
@@ -534,23 +546,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--observations",
         type=_int_arg("--observations", 1),
         default=256,
-        help="real observations for the parity check",
+        help="real observations for the parity check (default 256)",
     )
     p.add_argument(
         "--threads",
         type=_int_arg("--threads", 1),
         default=1,
-        help="CPU threads for the latency numbers",
+        help="CPU threads for the latency numbers (default 1)",
     )
     p.set_defaults(fn=cmd_export)
 
     p = sub.add_parser("play", help="play full games with a trained agent; record a video")
     p.add_argument("--run", required=True, help="run directory (with agent.pt) or an agent.pt")
-    p.add_argument("--episodes", type=_int_arg("--episodes", 1), default=1)
+    p.add_argument(
+        "--episodes", type=_int_arg("--episodes", 1), default=1, help="full games (default 1)"
+    )
     p.add_argument("--video", help="MP4 file to write (all games, real-time speed)")
-    p.add_argument("--seed", type=seed_arg, default=1, help=f"0..{SEED_MAX}")
+    p.add_argument("--seed", type=seed_arg, default=1, help=f"0..{SEED_MAX} (default 1)")
     p.add_argument("--greedy", action="store_true", help="argmax actions (default: sampled)")
-    p.add_argument("--scale", type=_int_arg("--scale", 1), default=2, help="video upscaling factor")
+    p.add_argument(
+        "--scale", type=_int_arg("--scale", 1), default=2, help="video upscaling factor (default 2)"
+    )
     p.add_argument("--out", help="write scores as JSON here")
     cfg_opts(p)
     p.set_defaults(fn=cmd_play)
