@@ -366,7 +366,9 @@ def main(argv=None) -> None:
     ap.add_argument("--sweep-archs", nargs="+", required=True, help="claim a: the size sweep")
     ap.add_argument("--archs", nargs="+", required=True, help="claim c: the manual nets")
     ap.add_argument("--method", required=True, help="the main search method")
-    ap.add_argument("--vanilla", required=True, help="claim b: the search without distillation")
+    ap.add_argument(
+        "--vanilla", help="claim b: the search without distillation (none: b is inconclusive)"
+    )
     ap.add_argument("--seeds", nargs="+", type=int, required=True)
     ap.add_argument("--reps", type=int, default=2000, help="bootstrap replications")
     ap.add_argument("--out", required=True, help="output prefix: writes PREFIX.{md,csv}")
@@ -375,7 +377,7 @@ def main(argv=None) -> None:
     steps = read_steps(a.steps_json)
     evidence = [
         *claim_a(a.runs, a.figure_games, a.sweep_archs, a.seeds),
-        *claim_b(a.search, a.figure_games, a.method, a.vanilla, a.seeds),
+        *(claim_b(a.search, a.figure_games, a.method, a.vanilla, a.seeds) if a.vanilla else []),
         *claim_c(a.runs, a.games, a.archs, a.method, a.seeds, a.reps),
         *claim_d(a.search, a.games, a.method, a.seeds),
     ]
