@@ -306,23 +306,27 @@ def table1(
     net = searched(method)
     nets = comparison_nets(archs, method, kd_runs, nokd_runs)
     controls = {kd(a) for a in archs} | {nokd(method)}
+    # per plain net: its score, its control's score beside (a control has its plain net's
+    # MACs and latency), its MACs, its latency
+    groups = [[a] for a in nets if a not in controls]
+    for a in nets:
+        if a in controls:
+            groups[-1 if a == nokd(method) else archs.index(a[: -len("_kd")])].append(a)
     header = ["Game"]
-    for arch in nets:
-        header.append(f"{arch_label(arch)} score")
-        if arch not in controls:  # a control has its plain net's MACs and latency
-            header.append(f"{arch_label(arch)} MACs")
-            if exports is not None:
-                header.append(f"{arch_label(arch)} latency b1 (ms)")
+    for plain, *ctl in groups:
+        header += [f"{arch_label(a)} score" for a in (plain, *ctl)]
+        header.append(f"{arch_label(plain)} MACs")
+        if exports is not None:
+            header.append(f"{arch_label(plain)} latency b1 (ms)")
     saving_vs = [a for a in archs if a != reference] + [reference]
     header += [f"MACs saving vs {arch_label(a)}" for a in saving_vs]
     rows = []
     for game in games:
         row, macs_of = [game], {}
-        for arch in nets:
+        for arch, *ctl in groups:
             dirs = [Path(run_dir(runs, game, arch, s)) for s in seeds]
-            row.append(_score([d / "eval.json" for d in dirs]))
-            if arch in controls:
-                continue
+            for a in (arch, *ctl):
+                row.append(_score([Path(run_dir(runs, game, a, s), "eval.json") for s in seeds]))
             macs, _ = _collect([d / "eval.json" for d in dirs], "macs")
             macs_of[arch] = sum(macs) / len(macs)
             row.append(fmt_mean_spread(macs, "macs"))
