@@ -7,40 +7,37 @@
 CONTROL_RULES = False
 
 
-def kd_runs(name):
-    """Files `name` of every `{arch}_kd` run (games x baselines x seeds); [] when off."""
-    from a2d.paths import kd
+from a2d.paths import kd as _kd
+from a2d.paths import nokd as _nokd
 
-    if not (CONTROL_RULES and config["controls"]["kd_baselines"]):
-        return []
-    return [TREE.run_file(g, kd(a), s, name) for g in GAMES for a in BASELINES for s in SEEDS]
-
-
-def scratch_runs(name, games, methods):
-    """Files `name` of the `searched_{m}_nokd` runs (games x methods x seeds); [] when off."""
-    from a2d.paths import nokd
-
-    if not (CONTROL_RULES and config["controls"]["scratch_retrain"]):
-        return []
-    return [TREE.run_file(g, nokd(m), s, name) for g in games for m in methods for s in SEEDS]
-
-
-def _stand_in_steps():
-    teacher = config["ppo"]["total_steps"]
-    search = config["search"]["steps"]
-    retrain = config["ppo"]["total_steps"]
-    a2d = {"teacher": teacher, "search": search, "retrain": retrain}
-    eq = config["controls"]["equal_budget"]
-    baseline = sum(a2d.values()) if eq else config["ppo"]["total_steps"]
-    return {
-        "a2d": a2d,
-        "baseline": baseline,
-        "baseline_kd": {"teacher": teacher, "train": baseline},
-        "a2d_nokd": dict(a2d),
-    }
-
-
-PIPELINE_STEPS = _stand_in_steps()
+# Files `name` of every `{arch}_kd` run (games x baselines x seeds); [] when off.
+kd_runs = lambda name: (
+    [TREE.run_file(g, _kd(a), s, name) for g in GAMES for a in BASELINES for s in SEEDS]
+    if CONTROL_RULES and config["controls"]["kd_baselines"]
+    else []
+)
+# Files `name` of the `searched_{m}_nokd` runs (games x methods x seeds); [] when off.
+scratch_runs = lambda name, games, methods: (
+    [TREE.run_file(g, _nokd(m), s, name) for g in games for m in methods for s in SEEDS]
+    if CONTROL_RULES and config["controls"]["scratch_retrain"]
+    else []
+)
+# The env steps each pipeline consumed: A2D = teacher + search + retrain (the teacher trains
+# ppo.total_steps); a manual net its training, or A2D's total with controls.equal_budget.
+_A2D_STEPS = {
+    "teacher": config["ppo"]["total_steps"],
+    "search": config["search"]["steps"],
+    "retrain": config["ppo"]["total_steps"],
+}
+_BASELINE_STEPS = (
+    sum(_A2D_STEPS.values()) if config["controls"]["equal_budget"] else config["ppo"]["total_steps"]
+)
+PIPELINE_STEPS = {
+    "a2d": _A2D_STEPS,
+    "baseline": _BASELINE_STEPS,
+    "baseline_kd": {"teacher": _A2D_STEPS["teacher"], "train": _BASELINE_STEPS},
+    "a2d_nokd": dict(_A2D_STEPS),
+}
 # --- end of stand-ins
 
 
@@ -56,13 +53,16 @@ VANILLA_METHOD = next(
 CLAIM_B_METHODS = [MAIN_METHOD] + ([VANILLA_METHOD] if VANILLA_METHOD else [])
 
 
-def _figures(*names):
-    """`_figure_outputs` of several figures of one rule, keyed `{name}_pdf`, `{name}_png`."""
-    return {
-        f"{name}_{ext}": path
-        for name, label in names
-        for ext, path in _figure_outputs(name, label).items()
-    }
+# the rliable rule's figures, keyed `{name}_pdf`, `{name}_png`
+RLIABLE_FIGURES = {
+    f"{name}_{ext}": path
+    for name, label in (
+        ("profile", "Performance profiles"),
+        ("poi", "Probability of improvement"),
+        ("sample_efficiency", "IQM sample efficiency"),
+    )
+    for ext, path in _figure_outputs(name, label).items()
+}
 
 
 rule fig1:
@@ -336,11 +336,7 @@ rule rliable:
         + retrained("curve.csv", GAMES, [MAIN_METHOD])
         + scratch_runs("curve.csv", GAMES, [MAIN_METHOD]),
     output:
-        **_figures(
-            ("profile", "Performance profiles"),
-            ("poi", "Probability of improvement"),
-            ("sample_efficiency", "IQM sample efficiency"),
-        ),
+        **RLIABLE_FIGURES,
     log:
         TREE.log("figures", "rliable"),
     benchmark:
