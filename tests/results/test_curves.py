@@ -33,33 +33,46 @@ def test_across_seeds_hand_example():
     steps, mean, lo, hi = across_seeds([a, b])
     assert steps.tolist() == [0, 10, 20]
     assert mean.tolist() == pytest.approx([1.0, 3.0, 5.0])
-    # two seeds: each resample is {a,a}, {a,b}, {b,a} or {b,b} (1/4 each): the 95 % percentile
-    # bootstrap interval of the mean is [min, max] of the two seeds
-    assert lo.tolist() == pytest.approx([0.0, 2.0, 4.0])
-    assert hi.tolist() == pytest.approx([2.0, 4.0, 6.0])
+    # two seeds 2 apart: sd = sqrt(2), se = 1, t_{0.975, 1 df} = 12.706: mean ± 12.706 (a
+    # percentile bootstrap of two values would give [min, max] = mean ± 1)
+    assert lo.tolist() == pytest.approx([1 - 12.7062, 3 - 12.7062, 5 - 12.7062], abs=1e-3)
+    assert hi.tolist() == pytest.approx([1 + 12.7062, 3 + 12.7062, 5 + 12.7062], abs=1e-3)
 
 
-def test_across_seeds_band_is_a_bootstrap_interval_per_step():
+def test_across_seeds_band_is_a_student_t_interval_per_step():
     rng = np.random.default_rng(0)
-    ys = rng.normal(size=(10, 2)) * [1.0, 10.0] + [0.0, 100.0]
+    ys = rng.normal(size=(3, 2)) * [1.0, 10.0] + [0.0, 100.0]
     cs = [curve([0, 5], y.tolist()) for y in ys]
     steps, mean, lo, hi = across_seeds(cs)
     assert mean.tolist() == pytest.approx(ys.mean(0).tolist())
-    # against a plain numpy percentile bootstrap of the mean, per step
-    idx = rng.integers(0, 10, size=(20000, 10))
-    boot = ys[idx].mean(axis=1)  # (reps, steps)
-    ref_lo, ref_hi = np.percentile(boot, [2.5, 97.5], axis=0)
-    width = ref_hi - ref_lo
-    assert np.all(np.abs(lo - ref_lo) < 0.05 * width) and np.all(np.abs(hi - ref_hi) < 0.05 * width)
-    assert np.all(lo < mean) and np.all(mean < hi)
-    # the 95 % interval of a mean is narrower than ± 2 sample std (it is ~ ± 2 std / sqrt(n))
-    assert np.all(hi - lo < 2 * ys.std(0, ddof=1))
+    # three seeds: t_{0.975, 2 df} = 4.303 (table value), half-width 4.303 * sd / sqrt(3)
+    half = 4.3027 * ys.std(0, ddof=1) / np.sqrt(3)
+    assert (hi - mean).tolist() == pytest.approx(half.tolist(), rel=1e-4)
+    assert (mean - lo).tolist() == pytest.approx(half.tolist(), rel=1e-4)
 
 
-def test_one_seed_band_is_episode_std():
+def test_one_seed_has_no_band():
     steps, mean, lo, hi = across_seeds([curve([0, 10], [5.0, 7.0], [1.0, 2.0])])
     assert mean.tolist() == [5.0, 7.0]
-    assert lo.tolist() == [4.0, 5.0] and hi.tolist() == [6.0, 9.0]
+    assert np.isnan(lo).all() and np.isnan(hi).all()
+
+
+def test_arch_labels_of_the_controls():
+    from a2d.results.curves import arch_label, comparison_nets
+
+    assert arch_label("vanilla_kd") == "Vanilla + KD"
+    assert arch_label("resnet20_kd") == "ResNet-20 + KD"
+    assert arch_label("searched_a2d_one_level_nokd") == "A2D-One-level (no KD)"
+    assert arch_label("searched_a2d_one_level") == "A2D-One-level"
+    assert comparison_nets(["vanilla", "resnet8"], "m", kd=True, nokd=True) == [
+        "vanilla",
+        "vanilla_kd",
+        "resnet8",
+        "resnet8_kd",
+        "searched_m",
+        "searched_m_nokd",
+    ]
+    assert comparison_nets(["vanilla"], "m") == ["vanilla", "searched_m"]
 
 
 def test_read_curve_handles_nan(tmp_path):

@@ -74,22 +74,25 @@ def test_figure_has_a_panel_per_game_and_a_line_per_arch(runs):
                 assert ln.get_xdata().tolist() == STEPS
                 # the mean over seeds 1 and 2
                 assert ln.get_ydata() == pytest.approx([score(s, i, 1.5) for s in STEPS])
-            # two seeds: the band is the 95 % bootstrap interval, [seed 1, seed 2] here
+            # two seeds 1 apart: Student-t band mean ± t(0.975, 1 df) * 0.5 = ± 6.353 (a
+            # percentile bootstrap would have been [seed 1, seed 2], ± 0.5)
             bands = ax.collections
             assert len(bands) == len(ARCHS)
             for i, band in enumerate(bands):
-                assert _band(band) == pytest.approx((score(0, i, 1), score(256, i, 2)))
+                lo, hi = _band(band)
+                assert lo == pytest.approx(score(0, i, 1.5) - 6.3531, abs=1e-3)
+                assert hi == pytest.approx(score(256, i, 1.5) + 6.3531, abs=1e-3)
         # the random policy's score only where there is one (Breakout)
         breakout, pong = axes
         (rnd_line,) = [ln for ln in breakout.get_lines() if ln.get_label() == "random"]
         assert list(rnd_line.get_ydata()) == [1.2, 1.2]
         assert "random" not in [ln.get_label() for ln in pong.get_lines()]
-        assert "2 seeds; 95 % bootstrap CI over seeds" in fig._suptitle.get_text()
+        assert "2 seeds; 95 % Student-t CI of the mean (n = 2)" in fig._suptitle.get_text()
     finally:
         plt.close(fig)
 
 
-def test_one_seed_band_is_the_test_std_and_unused_panels_are_blank(runs):
+def test_one_seed_has_no_band_and_unused_panels_are_blank(runs):
     root, _ = runs
     games = ["Pong"] * 5  # 5 panels on a 4-column grid: 3 blank ones
     fig = fig1.make_figure(root, games, ["resnet8"], [2])
@@ -99,10 +102,9 @@ def test_one_seed_band_is_the_test_std_and_unused_panels_are_blank(runs):
         ax = fig.axes[0]
         (line,) = ax.get_lines()
         assert line.get_ydata() == pytest.approx([score(s, 1, 2) for s in STEPS])
-        assert _band(ax.collections[0]) == pytest.approx(
-            (score(0, 1, 2) - 0.5, score(256, 1, 2) + 0.5)
-        )
-        assert "1 seed; ± 1 std across test episodes" in fig._suptitle.get_text()
+        # one seed: no interval, so no band (its test-episode std is not one)
+        assert all(len(c.get_paths()) == 0 for c in ax.collections)
+        assert "1 seed: mean only, no interval" in fig._suptitle.get_text()
     finally:
         plt.close(fig)
 

@@ -6,7 +6,6 @@ import csv
 import io
 import json
 import math
-import statistics
 
 import pytest
 
@@ -98,6 +97,13 @@ def roots(tmp_path):
                 (r / "model.json").write_text(
                     json.dumps({"arch": f"searched_{m}", "macs": macs(m, s), "params": 1})
                 )
+                # the control: the same derived net retrained without the teacher (score - 30)
+                n = runs / g / f"searched_{m}_nokd" / f"seed{s}"
+                n.mkdir(parents=True)
+                nokd = retrained_score(g, m, s) - 30
+                (n / "eval.json").write_text(
+                    json.dumps(_eval(nokd, 0.5 * s, g, f"searched_{m}_nokd", s))
+                )
     return search, runs
 
 
@@ -137,16 +143,36 @@ def check_agree(prefix):
 
 
 def test_mean_spread_hand_checked():
-    # up to 3 seeds, the 95 % percentile bootstrap interval of the mean is [min, max]: the
-    # all-min resample has probability 1/27 > 2.5 % (1/4 with two seeds)
-    assert mean_spread([1.0, 2.0, 6.0]) == pytest.approx((3.0, 1.0, 6.0))
-    assert mean_spread([4.0], [0.7]) == (4.0, pytest.approx(3.3), pytest.approx(4.7))
+    # Student-t: mean ± t_{0.975, n-1} * sd / sqrt(n); [1, 2, 6]: sd = sqrt(7), t_2 = 4.3027,
+    # half-width 6.572 (a percentile bootstrap of 3 values would say [min, max] = [1, 6])
+    assert mean_spread([1.0, 2.0, 6.0]) == pytest.approx((3.0, -3.572, 9.572), abs=1e-3)
+    # one seed: no interval, and a test-episode std is not turned into one
+    assert all(math.isnan(v) for v in mean_spread([4.0], [0.7])[1:])
     assert all(math.isnan(v) for v in mean_spread([4.0])[1:])
-    assert fmt_mean_spread([1.0, 2.0, 6.0], "score") == "3.0 [1.0, 6.0]"
-    assert fmt_mean_spread([4.0], "score", [0.75]) == "4.0 ± 0.8 (1 seed)"
-    assert fmt_mean_spread([9_345_536], "macs") == "9.35M"
-    assert fmt_mean_spread([9e6, 10e6], "macs") == "9.50M [9.00M, 10.00M]"
-    assert fmt_mean_spread([3600.4, 3700.6], "seconds") == "3650 [3600, 3701]"
+    assert fmt_mean_spread([1.0, 2.0, 6.0], "score") == "3.0 [-3.6, 9.6]"
+    assert fmt_mean_spread([4.0], "score", [0.75]) == "4.0 (1 seed)"
+    assert fmt_mean_spread([9_345_536], "macs") == "9.35M (1 seed)"
+    # two seeds 1M apart: se 0.5M, t_1 = 12.706: ± 6.35M
+    assert fmt_mean_spread([9e6, 10e6], "macs") == "9.50M [3.15M, 15.85M]"
+    assert fmt_mean_spread([3600.4, 3700.6], "seconds") == "3650 [3014, 4287]"
+
+
+def test_steps_note_and_read_steps(tmp_path):
+    steps = {"a2d": {"teacher": 10_000_000, "search": 10_000_000, "retrain": 10_000_000}}
+    steps["baseline"] = 10_000_000
+    note = tables.steps_note(steps)
+    assert note == (
+        " Env steps consumed per pipeline: A2D (teacher + search + retrain with KD) 30M"
+        " (teacher 10M + search 10M + retrain 10M); manual net 10M."
+    )
+    assert tables.steps_note(None) == ""
+    path = tmp_path / "steps.json"
+    path.write_text(json.dumps(steps))
+    assert tables.read_steps(str(path)) == steps == tables.read_steps(json.dumps(steps))
+    bad = tmp_path / "list.json"
+    bad.write_text("[1, 2]")
+    with pytest.raises(ResultsError, match="--steps-json is not a JSON object"):
+        tables.read_steps(str(bad))
 
 
 def test_fmt():
@@ -182,21 +208,33 @@ def test_table2(roots, tmp_path):
     tables.main(
         ["table2", "--search", str(search), "--runs", str(runs), "--games", *GAMES]
         + ["--methods", *ABLATION, "--labels", *LABELS, "--seeds", *map(str, SEEDS)]
-        + ["--out", str(prefix)]
+        + ["--nokd", "--out", str(prefix)]
     )
     rows = check_agree(prefix)
-    assert rows[0] == ["Game", "Distillation", "Search score", "Retrained score", "MACs"]
+    assert rows[0] == [
+        "Game",
+        "Distillation",
+        "Search score",
+        "Retrained with distillation score",
+        "Retrained from scratch (no teacher) score",
+        "MACs",
+    ]
     body = rows[1:]
     assert [(r[0], r[1]) for r in body] == [(g, lab) for g in GAMES for lab in LABELS]
     # hand-check one cell: Pong, critic only (a2d_critic_only), seeds 1..3
     row = body[len(LABELS) + 2]
     s = [search_score("Pong", "a2d_critic_only", x) for x in SEEDS]  # 23, 24, 25
-    assert s == [23.0, 24.0, 25.0] and row[2] == "24.0 [23.0, 25.0]"
+    assert s == [23.0, 24.0, 25.0] and row[2] == "24.0 [21.5, 26.5]"  # ± 4.3027 / sqrt(3)
     r = [retrained_score("Pong", "a2d_critic_only", x) for x in SEEDS]  # 47, 52, 59
-    assert row[3] == f"{statistics.fmean(r):.1f} [47.0, 59.0]" == "52.7 [47.0, 59.0]"
-    m = [macs("a2d_critic_only", x) for x in SEEDS]
-    assert row[4] == f"{statistics.fmean(m) / 1e6:.2f}M [{min(m) / 1e6:.2f}M, {max(m) / 1e6:.2f}M]"
-    assert row[4] == "9.56M [9.46M, 9.66M]"
+    assert r == [47.0, 52.0, 59.0]
+    assert row[3] == "52.7 [37.7, 67.6]"  # sd 6.03, ± 14.97
+    assert row[4] == "22.7 [7.7, 37.6]"  # the no-teacher runs: 30 lower, same spread
+    assert row[5] == "9.56M [9.31M, 9.81M]"  # sd 0.1M
+    # the "none" row is vanilla DNAS's search; its net is retrained with distillation too
+    md = (prefix.parent / "table2.md").read_text()
+    assert "none: vanilla DNAS" in md and "none\nincluded" not in md
+    assert "WITH the teacher's actor-critic distillation, on every row, none included" in md
+    assert "architecture trained from scratch" not in md  # the old, wrong wording
     assert sorted(p.name for p in prefix.parent.iterdir()) == [
         "table2.csv",
         "table2.md",
@@ -204,11 +242,14 @@ def test_table2(roots, tmp_path):
     ]
 
 
-def test_table2_one_seed_uses_test_std(roots):
+def test_table2_without_the_scratch_runs_and_one_seed(roots):
     search, runs = roots
     t = tables.table2(search, runs, ["Breakout"], ["a2d_one_level"], ["both"], [2])
-    assert t.rows == [["Breakout", "both", "15.0 ± 0.5 (1 seed)", "34.0 ± 1.0 (1 seed)", "9.56M"]]
-    assert "1 seed" in t.note
+    assert t.rows == [
+        ["Breakout", "both", "15.0 (1 seed)", "34.0 (1 seed)", "not run", "9.56M (1 seed)"]
+    ]
+    assert "not run: controls.scratch_retrain is off" in t.note
+    assert "seed 2 only: no interval (1 seed)" in t.note
 
 
 def test_table2_labels_must_match_methods(roots):
@@ -236,11 +277,11 @@ def test_table3(roots, tmp_path):
     assert [r[1] for r in rows[1:4]] == ["Vanilla-DNAS", "A2D-One-level", "A2D-Bi-level"]
     row = rows[1 + 3 + 2]  # Pong, a2d_bi_level
     w = [wall("a2d_bi_level", x) for x in (1, 2)]
-    assert (
-        row[5] == f"{statistics.fmean(w):.0f} [{min(w):.0f}, {max(w):.0f}]" == "3687 [3662, 3712]"
-    )
+    assert w == [3662.4, 3712.4]
+    assert row[5] == "3687 [3370, 4005]"  # 2 seeds 50 apart: se 25, ± 12.706 * 25
     s = [search_score("Pong", "a2d_bi_level", x) for x in (1, 2)]
-    assert row[3] == f"{statistics.fmean(s):.1f} [{min(s):.1f}, {max(s):.1f}]"
+    assert s == [27.0, 28.0] and row[3] == "27.5 [21.1, 33.9]"
+    assert "retrained from fresh weights with the teacher" in (tmp_path / "table3.md").read_text()
     assert "A2D-Bi-level" in (tmp_path / "table3.md").read_text()
 
 

@@ -1,6 +1,70 @@
 # Figures and tables: read results files only, never run an agent.
 
 
+# --- stand-ins until the controls land (remove at merge)
+# No rule of this branch trains `{arch}_kd` or retrains `searched_{m}_nokd`, so the stand-ins
+# list those runs only when CONTROL_RULES is set (then exactly as the real helpers will).
+CONTROL_RULES = False
+
+
+from a2d.paths import kd as _kd
+from a2d.paths import nokd as _nokd
+
+# Files `name` of every `{arch}_kd` run (games x baselines x seeds); [] when off.
+kd_runs = lambda name: (
+    [TREE.run_file(g, _kd(a), s, name) for g in GAMES for a in BASELINES for s in SEEDS]
+    if CONTROL_RULES and config["controls"]["kd_baselines"]
+    else []
+)
+# Files `name` of the `searched_{m}_nokd` runs (games x methods x seeds); [] when off.
+scratch_runs = lambda name, games, methods: (
+    [TREE.run_file(g, _nokd(m), s, name) for g in games for m in methods for s in SEEDS]
+    if CONTROL_RULES and config["controls"]["scratch_retrain"]
+    else []
+)
+# The env steps each pipeline consumed: A2D = teacher + search + retrain (the teacher trains
+# ppo.total_steps); a manual net its training, or A2D's total with controls.equal_budget.
+_A2D_STEPS = {
+    "teacher": config["ppo"]["total_steps"],
+    "search": config["search"]["steps"],
+    "retrain": config["ppo"]["total_steps"],
+}
+_BASELINE_STEPS = (
+    sum(_A2D_STEPS.values()) if config["controls"]["equal_budget"] else config["ppo"]["total_steps"]
+)
+PIPELINE_STEPS = {
+    "a2d": _A2D_STEPS,
+    "baseline": _BASELINE_STEPS,
+    "baseline_kd": {"teacher": _A2D_STEPS["teacher"], "train": _BASELINE_STEPS},
+    "a2d_nokd": dict(_A2D_STEPS),
+}
+# --- end of stand-ins
+
+
+KD_FLAGS = (" --kd" if kd_runs("eval.json") else "") + (
+    " --nokd" if scratch_runs("eval.json", GAMES, [MAIN_METHOD]) else ""
+)
+STEPS_JSON = shlex.quote(json.dumps(PIPELINE_STEPS))
+# claim (b): the search without distillation searched on the figure games, if any
+VANILLA_METHOD = next(
+    (m for m in FIG2_METHODS + ABLATION_METHODS if METHODS[m].actor == 0 == METHODS[m].critic),
+    None,
+)
+CLAIM_B_METHODS = [MAIN_METHOD] + ([VANILLA_METHOD] if VANILLA_METHOD else [])
+
+
+# the rliable rule's figures, keyed `{name}_pdf`, `{name}_png`
+RLIABLE_FIGURES = {
+    f"{name}_{ext}": path
+    for name, label in (
+        ("profile", "Performance profiles"),
+        ("poi", "Probability of improvement"),
+        ("sample_efficiency", "IQM sample efficiency"),
+    )
+    for ext, path in _figure_outputs(name, label).items()
+}
+
+
 rule fig1:
     input:
         curves=sweep_runs("curve.csv"),
@@ -59,6 +123,7 @@ rule table2:
         archs=search_files("arch.json", FIGURE_GAMES, ABLATION_METHODS),
         search_evals=search_files("eval.json", FIGURE_GAMES, ABLATION_METHODS),
         retrained=retrained("eval.json", FIGURE_GAMES, ABLATION_METHODS),
+        scratch=scratch_runs("eval.json", FIGURE_GAMES, ABLATION_METHODS),
     output:
         **_table_outputs("table2"),
     log:
@@ -84,10 +149,13 @@ rule table2:
         ),
         seeds=" ".join(str(s) for s in SEEDS),
         prefix=tree_param(lambda w: TREE.table_prefix("table2")),
+        nokd=lambda w, input: " --nokd" if input.scratch else "",
+        steps=STEPS_JSON,
     shell:
         "python -m a2d.results.tables table2 --search {params.search} --runs {params.runs}"
         " --games {params.games} --methods {params.methods} --labels {params.labels}"
-        " --seeds {params.seeds} --out {params.prefix} > {log:q} 2>&1"
+        " --seeds {params.seeds}{params.nokd} --steps-json {params.steps}"
+        " --out {params.prefix} > {log:q} 2>&1"
 
 
 rule table3:
@@ -113,10 +181,11 @@ rule table3:
         methods=" ".join(FIG2_METHODS),
         seeds=" ".join(str(s) for s in SEEDS),
         prefix=tree_param(lambda w: TREE.table_prefix("table3")),
+        steps=STEPS_JSON,
     shell:
         "python -m a2d.results.tables table3 --search {params.search} --runs {params.runs}"
         " --games {params.games} --methods {params.methods}"
-        " --seeds {params.seeds} --out {params.prefix} > {log:q} 2>&1"
+        " --seeds {params.seeds} --steps-json {params.steps} --out {params.prefix} > {log:q} 2>&1"
 
 
 rule table4:
@@ -141,16 +210,19 @@ rule table4:
         method=MAIN_METHOD,
         seeds=" ".join(str(s) for s in SEEDS),
         prefix=tree_param(lambda w: TREE.table_prefix("table4")),
+        steps=STEPS_JSON,
     shell:
         "python -m a2d.results.tables table4 --search {params.search} --exports {params.exports}"
-        " --games {params.games} --method {params.method}"
-        " --seeds {params.seeds} --out {params.prefix} > {log:q} 2>&1"
+        " --games {params.games} --method {params.method} --seeds {params.seeds}"
+        " --steps-json {params.steps} --out {params.prefix} > {log:q} 2>&1"
 
 
 rule fig3:
     input:
         baselines=baseline_runs("eval.json"),
         a2d=retrained("eval.json", GAMES, [MAIN_METHOD]),
+        kd=kd_runs("eval.json"),
+        scratch=scratch_runs("eval.json", GAMES, [MAIN_METHOD]),
         random=random_scores(GAMES),
     output:
         **_figure_outputs("fig3", "Fig 3"),
@@ -170,16 +242,27 @@ rule fig3:
         archs=" ".join(BASELINES),
         method=MAIN_METHOD,
         seeds=" ".join(str(s) for s in SEEDS),
+        controls=KD_FLAGS,
     shell:
         "python -m a2d.results.fig3 --runs {params.runs} --random {params.random}"
         " --games {params.games} --archs {params.archs} --method {params.method}"
-        " --seeds {params.seeds} --pdf {output.pdf:q} --png {output.png:q} > {log:q} 2>&1"
+        " --seeds {params.seeds}{params.controls} --pdf {output.pdf:q} --png {output.png:q}"
+        " > {log:q} 2>&1"
 
 
 rule table1:
     input:
         baselines=baseline_runs("eval.json"),
         a2d=retrained("eval.json", GAMES, [MAIN_METHOD]),
+        kd=kd_runs("eval.json"),
+        scratch=scratch_runs("eval.json", GAMES, [MAIN_METHOD]),
+        cards=[
+            TREE.export_file(g, a, s, "agent.onnx.json")
+            for g in GAMES
+            for a in BASELINES
+            for s in SEEDS
+        ]
+        + exports("agent.onnx.json", GAMES, [MAIN_METHOD]),
     output:
         **_table_outputs("table1"),
     log:
@@ -198,16 +281,22 @@ rule table1:
         method=MAIN_METHOD,
         seeds=" ".join(str(s) for s in SEEDS),
         prefix=tree_param(lambda w: TREE.table_prefix("table1")),
+        exports=tree_param(lambda w: TREE.export),
+        controls=KD_FLAGS,
+        steps=STEPS_JSON,
     shell:
         "python -m a2d.results.tables table1 --runs {params.runs} --games {params.games}"
-        " --archs {params.archs} --method {params.method} --seeds {params.seeds}"
-        " --out {params.prefix} > {log:q} 2>&1"
+        " --archs {params.archs} --method {params.method} --seeds {params.seeds}{params.controls}"
+        " --exports {params.exports} --steps-json {params.steps} --out {params.prefix}"
+        " > {log:q} 2>&1"
 
 
 rule aggregate:
     input:
         baselines=baseline_runs("eval.json"),
         a2d=retrained("eval.json", GAMES, [MAIN_METHOD]),
+        kd=kd_runs("eval.json"),
+        scratch=scratch_runs("eval.json", GAMES, [MAIN_METHOD]),
     output:
         **_figure_outputs("aggregate", "Aggregate"),
         **_table_outputs("aggregate"),
@@ -227,10 +316,100 @@ rule aggregate:
         method=MAIN_METHOD,
         seeds=" ".join(str(s) for s in SEEDS),
         prefix=tree_param(lambda w: TREE.table_prefix("aggregate")),
+        controls=KD_FLAGS,
+        steps=STEPS_JSON,
     shell:
         "python -m a2d.results.aggregate --runs {params.runs} --games {params.games}"
-        " --archs {params.archs} --method {params.method} --seeds {params.seeds}"
-        " --pdf {output.pdf:q} --png {output.png:q} --out {params.prefix} > {log:q} 2>&1"
+        " --archs {params.archs} --method {params.method} --seeds {params.seeds}{params.controls}"
+        " --steps-json {params.steps} --pdf {output.pdf:q} --png {output.png:q}"
+        " --out {params.prefix} > {log:q} 2>&1"
+
+
+rule rliable:
+    input:
+        evals=baseline_runs("eval.json")
+        + kd_runs("eval.json")
+        + retrained("eval.json", GAMES, [MAIN_METHOD])
+        + scratch_runs("eval.json", GAMES, [MAIN_METHOD]),
+        curves=baseline_runs("curve.csv")
+        + kd_runs("curve.csv")
+        + retrained("curve.csv", GAMES, [MAIN_METHOD])
+        + scratch_runs("curve.csv", GAMES, [MAIN_METHOD]),
+    output:
+        **RLIABLE_FIGURES,
+    log:
+        TREE.log("figures", "rliable"),
+    benchmark:
+        TREE.benchmark("figures", "rliable")
+    localrule: True
+    threads: 1
+    resources:
+        mem_mb=1000,
+        gpu=0,
+    params:
+        runs=tree_param(lambda w: TREE.runs),
+        games=" ".join(GAMES),
+        archs=" ".join(BASELINES),
+        method=MAIN_METHOD,
+        seeds=" ".join(str(s) for s in SEEDS),
+        controls=KD_FLAGS,
+    shell:
+        "python -m a2d.results.rliable_figs --runs {params.runs} --games {params.games}"
+        " --archs {params.archs} --method {params.method} --seeds {params.seeds}{params.controls}"
+        " --profile-pdf {output.profile_pdf:q} --profile-png {output.profile_png:q}"
+        " --poi-pdf {output.poi_pdf:q} --poi-png {output.poi_png:q}"
+        " --curves-pdf {output.sample_efficiency_pdf:q}"
+        " --curves-png {output.sample_efficiency_png:q} > {log:q} 2>&1"
+
+
+rule claims:
+    input:
+        sweep=sweep_runs("eval.json"),
+        searches=search_files("search_curve.csv", FIGURE_GAMES, CLAIM_B_METHODS)
+        + search_files("eval.json", FIGURE_GAMES, CLAIM_B_METHODS),
+        archs=search_files("arch.json", GAMES, [MAIN_METHOD]),
+        baselines=baseline_runs("eval.json"),
+        a2d=retrained("eval.json", GAMES, [MAIN_METHOD]),
+    output:
+        md=report(
+            TREE.table("claims", "md"),
+            caption="../report/claims.rst",
+            category="Tables",
+            labels={"table": "claims", "format": "md"},
+        ),
+        csv=report(
+            TREE.table("claims", "csv"),
+            caption="../report/claims.rst",
+            category="Tables",
+            labels={"table": "claims", "format": "csv"},
+        ),
+    log:
+        TREE.log("tables", "claims"),
+    benchmark:
+        TREE.benchmark("tables", "claims")
+    localrule: True
+    threads: 1
+    resources:
+        mem_mb=1000,
+        gpu=0,
+    params:
+        runs=tree_param(lambda w: TREE.runs),
+        search=tree_param(lambda w: TREE.search),
+        games=" ".join(GAMES),
+        figure_games=" ".join(FIGURE_GAMES),
+        sweep=" ".join(SWEEP_ARCHS),
+        archs=" ".join(BASELINES),
+        method=MAIN_METHOD,
+        vanilla=f" --vanilla {VANILLA_METHOD}" if VANILLA_METHOD else "",
+        seeds=" ".join(str(s) for s in SEEDS),
+        prefix=tree_param(lambda w: TREE.table_prefix("claims")),
+        steps=STEPS_JSON,
+    shell:
+        "python -m a2d.results.claims --runs {params.runs} --search {params.search}"
+        " --games {params.games} --figure-games {params.figure_games}"
+        " --sweep-archs {params.sweep} --archs {params.archs} --method {params.method}"
+        "{params.vanilla} --seeds {params.seeds} --steps-json {params.steps}"
+        " --out {params.prefix} > {log:q} 2>&1"
 
 
 rule config_used:

@@ -1,5 +1,8 @@
 """Aggregate performance across games: IQM, median and mean of human-normalised test scores per
-method (the manual nets and the A2D net), each with a 95 % stratified-bootstrap interval (rliable).
+method (the manual nets and the A2D net, and with ``--kd`` / ``--nokd`` the control runs), each
+with a 95 % stratified-bootstrap interval (rliable; runs resampled within each game). With one
+seed per game there is nothing to resample: the point estimate is shown with "(1 seed)" and no
+interval.
 
 Reads ``{runs}/{game}/{arch}/seed{seed}/eval.json``. Human-normalised score =
 (score - random) / (human - random) with the published reference scores
@@ -20,17 +23,25 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from a2d.paths import run_dir, searched  # noqa: E402
+from a2d.paths import run_dir  # noqa: E402
 from a2d.results import ResultsError  # noqa: E402
 from a2d.results.curves import (  # noqa: E402
     add_nets_args,
     arch_label,
     closed_on_error,
+    comparison_nets,
     one_line_errors,
     save_figure,
 )
 from a2d.results.stats import AGGREGATES, aggregate, human_normalized, reference  # noqa: E402
-from a2d.results.tables import Table, read_input, write_table  # noqa: E402
+from a2d.results.tables import (  # noqa: E402
+    Table,
+    read_input,
+    read_steps,
+    steps_arg,
+    steps_note,
+    write_table,
+)
 
 
 def normalized_scores(
@@ -58,19 +69,19 @@ def normalized_scores(
     return out, used, skipped
 
 
-def build(runs, games, archs, method, seeds, reps):
-    nets = [*archs, searched(method)]
+def build(runs, games, archs, method, seeds, reps, kd=False, nokd=False):
+    nets = comparison_nets(archs, method, kd, nokd)
     scores, used, skipped = normalized_scores(runs, games, nets, seeds)
     return aggregate(scores, reps=reps), nets, used, skipped
 
 
-def table(agg, nets, used, skipped, seeds) -> Table:
+def table(agg, nets, used, skipped, seeds, steps=None) -> Table:
     rows = []
     for net in nets:
         row = [arch_label(net)]
         for name in AGGREGATES:
             p, lo, hi = agg[net][name]
-            row.append(f"{p:.3f} [{lo:.3f}, {hi:.3f}]")
+            row.append(f"{p:.3f} [{lo:.3f}, {hi:.3f}]" if len(seeds) > 1 else f"{p:.3f} (1 seed)")
         rows.append(row)
     note = (
         f"Human-normalised test score (0 = random policy, 1 = human tester; reference scores "
@@ -78,9 +89,7 @@ def table(agg, nets, used, skipped, seeds) -> Table:
         "point estimate [95 % stratified-bootstrap interval, runs resampled within each game]"
     )
     if len(seeds) == 1:
-        note += (
-            "; with one seed per game there is nothing to resample and the interval is the point"
-        )
+        note += "; with one seed per game there is nothing to resample: no interval (1 seed)"
     if skipped:
         note += f"; left out (no published reference scores): {', '.join(skipped)}"
     return Table(
@@ -88,7 +97,7 @@ def table(agg, nets, used, skipped, seeds) -> Table:
         header=["Net", *AGGREGATES],
         rows=rows,
         align="lrrr",
-        note=note + ".",
+        note=note + "." + steps_note(steps),
     )
 
 
@@ -104,14 +113,18 @@ def make_figure(agg, nets, used, seeds) -> Figure:
             for y, net in zip(ys, nets):
                 p, lo, hi = agg[net][name]
                 color = "C3" if net.startswith("searched_") else "C0"
-                ax.hlines(y, lo, hi, color=color, lw=6, alpha=0.45)
+                if net.endswith("_kd") or net.endswith("_nokd"):  # a control run
+                    color = "C1" if net.endswith("_kd") else "C4"
+                if len(seeds) > 1:  # one seed: no interval to draw
+                    ax.hlines(y, lo, hi, color=color, lw=6, alpha=0.45)
                 ax.plot([p], [y], "|", color="k", ms=14, mew=2)
             ax.set_yticks(ys, [arch_label(n) for n in nets] if ax is axes[0] else [])
             ax.set_title(name)
             ax.set_xlabel("human-normalised score")
             ax.grid(alpha=0.3, axis="x")
         fig.suptitle(
-            f"{len(used)} game(s), {len(seeds)} seed(s): point estimate and 95 % stratified-bootstrap CI",
+            f"{len(used)} game(s), {len(seeds)} seed(s): point estimate"
+            + (" and 95 % stratified-bootstrap CI" if len(seeds) > 1 else " (1 seed: no interval)"),
             fontsize=9,
         )
         fig.tight_layout()
@@ -131,10 +144,14 @@ def main(argv=None) -> None:
     ap.add_argument("--pdf", type=Path, required=True)
     ap.add_argument("--png", type=Path, required=True)
     ap.add_argument("--out", required=True, help="table prefix: writes PREFIX.{md,tex,csv}")
+    steps_arg(ap)
     a = ap.parse_args(argv)
-    agg, nets, used, skipped = build(a.runs, a.games, a.archs, a.method, a.seeds, a.reps)
+    steps = read_steps(a.steps_json)
+    agg, nets, used, skipped = build(
+        a.runs, a.games, a.archs, a.method, a.seeds, a.reps, a.kd, a.nokd
+    )
     figure(agg, nets, used, a.seeds, a.pdf, a.png)
-    for path in write_table(table(agg, nets, used, skipped, a.seeds), a.out):
+    for path in write_table(table(agg, nets, used, skipped, a.seeds, steps), a.out):
         print(path)
 
 

@@ -32,7 +32,14 @@ def method_label(method: str) -> str:
 
 
 def arch_label(arch: str) -> str:
-    """vanilla -> Vanilla, resnet14 -> ResNet-14, searched_<method> -> the method's label."""
+    """vanilla -> Vanilla, resnet14 -> ResNet-14, searched_<method> -> the method's label; the
+    control runs: ``{arch}_kd`` -> "Vanilla + KD" (the manual net trained with the teacher's
+    distillation), ``searched_{method}_nokd`` -> "A2D-One-level (no KD)" (the derived net
+    retrained without the teacher)."""
+    if arch.startswith("searched_") and arch.endswith("_nokd"):
+        return f"{arch_label(arch[: -len('_nokd')])} (no KD)"
+    if arch.endswith("_kd") and not arch.startswith("searched_"):
+        return f"{arch_label(arch[: -len('_kd')])} + KD"
     if arch == "vanilla":
         return "Vanilla"
     if arch.startswith("resnet") and arch[6:].isdigit():
@@ -50,13 +57,38 @@ def add_nets_args(ap) -> None:
     ap.add_argument("--archs", nargs="+", required=True, help="the manual nets, smallest first")
     ap.add_argument("--method", required=True, help="search method whose nets were retrained")
     ap.add_argument("--seeds", nargs="+", type=int, required=True)
+    ap.add_argument(
+        "--kd",
+        action="store_true",
+        help="also show each manual net's KD control (runs {arch}_kd: trained with the teacher)",
+    )
+    ap.add_argument(
+        "--nokd",
+        action="store_true",
+        help="also show the derived net retrained without the teacher (searched_{method}_nokd)",
+    )
+
+
+def comparison_nets(archs: Sequence[str], method: str, kd: bool = False, nokd: bool = False):
+    """The nets of Fig 3, Table 1 and the aggregate, in display order: each manual net (then its
+    KD control ``{arch}_kd`` when ``kd``), then ``searched_{method}`` (then its no-teacher
+    retraining ``searched_{method}_nokd`` when ``nokd``)."""
+    from a2d.paths import kd as kd_name
+    from a2d.paths import nokd as nokd_name
+    from a2d.paths import searched
+
+    nets = []
+    for arch in archs:
+        nets += [arch, *([kd_name(arch)] if kd else [])]
+    return [*nets, searched(method), *([nokd_name(method)] if nokd else [])]
 
 
 def spread_label(seeds: Sequence[int]) -> str:
     """What a figure's band or error bar is, and over how many seeds (for its title)."""
     n = len(seeds)
-    what = "95 % bootstrap CI over seeds" if n > 1 else "± 1 std across test episodes (1 seed)"
-    return f"{n} seed{'s' if n > 1 else ''}; {what}"
+    if n < 2:
+        return "1 seed: mean only, no interval"
+    return f"{n} seeds; 95 % Student-t CI of the mean (n = {n})"
 
 
 def _column(values: list[str]) -> np.ndarray:
@@ -91,18 +123,14 @@ def read_json(path: str | Path) -> dict:
 def across_seeds(curves: list[dict[str, np.ndarray]], key: str = "test_mean"):
     """Align curves on the steps they share; return steps, mean, lower, upper across seeds.
 
-    Several seeds: the band is the 95 % stratified-bootstrap interval of the mean over seeds at
-    each step (rliable). One seed: ± the test-episode std of that seed (said in the caption)."""
-    from a2d.results.stats import mean_ci
+    Several seeds: the band is the 95 % Student-t interval of the mean over seeds at each step
+    (:func:`a2d.results.stats.t_ci`). One seed: no band (lower and upper are nan)."""
+    from a2d.results.stats import t_ci
 
     steps = sorted(set.intersection(*(set(c["step"].tolist()) for c in curves)))
     steps = np.array(steps)
     ys = np.stack([np.interp(steps, c["step"], c[key]) for c in curves])
-    if len(curves) > 1:
-        return (steps, *mean_ci(ys))
-    mean = ys[0]
-    sd = np.interp(steps, curves[0]["step"], curves[0]["test_std"])
-    return steps, mean, mean - sd, mean + sd
+    return (steps, *t_ci(ys))
 
 
 def atomic_write_texts(files: dict[Path, str]) -> list[Path]:

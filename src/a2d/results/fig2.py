@@ -82,7 +82,8 @@ def make_figure(search: Path, games: list[str], methods: list[str], seeds: list[
         axes.flat[0].legend(handles, labels, fontsize=7)
         fig.suptitle(
             "Test score of the argmax architecture during the search (shared weights; "
-            f"{spread_label(seeds)} as band; grey: warm-up)",
+            f"{spread_label(seeds)} as band; grey: warm-up, alpha = 0: every point tests the "
+            "all-k3_e1 net)",
             fontsize=9,
             wrap=True,
         )

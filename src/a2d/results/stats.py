@@ -1,11 +1,18 @@
 """Statistics across seeds and games, with rliable (Agarwal et al., 2021).
 
-- :func:`mean_ci`: per-column mean and 95 % stratified-bootstrap interval over runs (seeds), used
-  by every table cell and every figure band when there are several seeds.
+- :func:`t_ci`: per-column mean and 95 % Student-t interval of the mean over runs (seeds), used by
+  every per-game table cell and every figure band (an interval meant for few samples: a
+  percentile bootstrap of 2-3 values is about [min, max], far too narrow); none with one run.
+- :func:`welch`: difference of two means with its 95 % Welch-t interval (the claims' tests).
+- :func:`mean_ci`: per-column mean and 95 % stratified-bootstrap interval over runs (kept for
+  callers that want it; the across-game aggregates use :func:`aggregate`).
 - :func:`human_normalized`: ``(score - random) / (human - random)`` with the published random and
   human reference scores (:data:`ATARI_REFERENCE`).
 - :func:`aggregate`: IQM, median and mean of human-normalised scores across games and seeds, each
   with a 95 % stratified-bootstrap interval (runs resampled within each game).
+- :func:`performance_profile`, :func:`probability_of_improvement`, :func:`iqm_curve`: the rest of
+  rliable's toolkit (score distributions, P(X > Y), IQM sample-efficiency curves), each with a
+  95 % stratified-bootstrap interval; they need at least 2 runs per game.
 
 Bootstrap draws are seeded (see :func:`_seeded`) so a rebuilt table is identical.
 """
@@ -151,6 +158,47 @@ def mean_ci(
     return mean, ci["x"][0], ci["x"][1]
 
 
+def t_ci(runs: np.ndarray | Sequence[Sequence[float]], confidence: float = CONFIDENCE):
+    """Mean over runs (axis 0) of a runs x k matrix (or a vector of runs) and its Student-t
+    interval: mean ± t_{n-1} * sd / sqrt(n), sd with n - 1 degrees of freedom.
+
+    Returns three arrays of length k: mean, lower, upper; with fewer than 2 runs there is no
+    interval and lower and upper are nan."""
+    from scipy import stats
+
+    x = np.asarray(runs, dtype=float)
+    if x.ndim == 1:
+        x = x[:, None]
+    n = x.shape[0]
+    mean = x.mean(axis=0)
+    if n < 2:
+        nan = np.full_like(mean, math.nan)
+        return mean, nan, nan.copy()
+    half = stats.t.ppf(0.5 + confidence / 2, n - 1) * x.std(axis=0, ddof=1) / math.sqrt(n)
+    return mean, mean - half, mean + half
+
+
+def welch(
+    x: Sequence[float], y: Sequence[float], confidence: float = CONFIDENCE
+) -> tuple[float, float, float]:
+    """mean(x) - mean(y) and its Welch-t interval (unequal variances, Welch-Satterthwaite
+    degrees of freedom). Fewer than 2 values on either side: (difference, nan, nan). Both
+    samples constant: the interval is the difference itself (no spread to allow for)."""
+    from scipy import stats
+
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    d = float(x.mean() - y.mean())
+    if len(x) < 2 or len(y) < 2:
+        return d, math.nan, math.nan
+    vx, vy = x.var(ddof=1) / len(x), y.var(ddof=1) / len(y)
+    se = math.sqrt(vx + vy)
+    if se == 0:
+        return d, d, d
+    df = (vx + vy) ** 2 / (vx**2 / (len(x) - 1) + vy**2 / (len(y) - 1))
+    half = float(stats.t.ppf(0.5 + confidence / 2, df)) * se
+    return d, d - half, d + half
+
+
 def iqm(x: np.ndarray) -> float:
     """Interquartile mean of all entries (the 25 % trimmed mean), as rliable computes it."""
     _, metrics = _rliable()
@@ -192,3 +240,80 @@ def aggregate(
         }
         for m in data
     }
+
+
+def _runs_x_games(name: str, v) -> np.ndarray:
+    v = np.asarray(v, dtype=float)
+    if v.ndim != 2 or v.shape[0] < 2 or v.shape[1] < 1:
+        raise ValueError(f"{name}: needs a runs x games matrix with >= 2 runs, got {v.shape}")
+    return v
+
+
+def performance_profile(
+    scores: Mapping[str, np.ndarray],
+    taus: np.ndarray,
+    reps: int = REPS,
+    confidence: float = CONFIDENCE,
+    seed: int = 0,
+) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Score distribution of each method's runs x games matrix: the fraction of runs with a
+    (normalised) score above each tau, with its 95 % stratified-bootstrap band.
+
+    Returns ``{method: (fraction, lower, upper)}``, arrays the length of ``taus``."""
+    rly, _ = _rliable()
+    data = {m: _runs_x_games(m, v) for m, v in scores.items()}
+    with _seeded(seed):
+        dist, cis = rly.create_performance_profile(
+            data, np.asarray(taus, dtype=float), reps=reps, confidence_interval_size=confidence
+        )
+    return {m: (np.asarray(dist[m]), np.asarray(cis[m][0]), np.asarray(cis[m][1])) for m in data}
+
+
+def probability_of_improvement(
+    pairs: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    reps: int = REPS,
+    confidence: float = CONFIDENCE,
+    seed: int = 0,
+) -> dict[str, tuple[float, float, float]]:
+    """P(X > Y) for each pair of runs x games matrices (rliable: per game the Mann-Whitney
+    probability that a run of X scores above a run of Y, ties counting one half, averaged over
+    games), with its 95 % stratified-bootstrap interval. Raw scores do: the statistic is
+    invariant to a per-game affine normalisation. Returns ``{pair: (p, lower, upper)}``."""
+    rly, metrics = _rliable()
+    data = {k: (_runs_x_games(k, x), _runs_x_games(k, y)) for k, (x, y) in pairs.items()}
+    with _seeded(seed):
+        point, ci = rly.get_interval_estimates(
+            data,
+            metrics.probability_of_improvement,
+            reps=reps,
+            confidence_interval_size=confidence,
+        )
+    ci = {k: np.ravel(v) for k, v in ci.items()}
+    return {k: (float(np.squeeze(point[k])), float(ci[k][0]), float(ci[k][1])) for k in data}
+
+
+def iqm_curve(
+    scores: Mapping[str, np.ndarray],
+    reps: int = REPS,
+    confidence: float = CONFIDENCE,
+    seed: int = 0,
+) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """IQM across games and runs at each point of a runs x games x points array per method
+    (a sample-efficiency curve), with its 95 % stratified-bootstrap band.
+    Returns ``{method: (iqm, lower, upper)}``, arrays the length of the points axis."""
+    rly, metrics = _rliable()
+    data = {}
+    for m, v in scores.items():
+        v = np.asarray(v, dtype=float)
+        if v.ndim != 3 or v.shape[0] < 2:
+            raise ValueError(f"{m}: needs a runs x games x points array with >= 2 runs")
+        data[m] = v
+
+    def curve(x):
+        return np.array([metrics.aggregate_iqm(x[..., i]) for i in range(x.shape[-1])])
+
+    with _seeded(seed):
+        point, ci = rly.get_interval_estimates(
+            data, curve, reps=reps, confidence_interval_size=confidence
+        )
+    return {m: (np.asarray(point[m]), np.asarray(ci[m][0]), np.asarray(ci[m][1])) for m in data}

@@ -1,16 +1,23 @@
 """Tables 1-4 (Markdown, LaTeX and CSV from one in-memory table), read from results files only.
 
-- ``table1``: the retrained A2D net vs the manual nets per game: score, MACs, MACs saving.
-- ``table2``: distillation ablation (none / actor / critic / both) on the figure games.
+- ``table1``: the retrained A2D net vs the manual nets per game: score, MACs, ONNX Runtime batch-1
+  latency (``--exports``), A2D's MACs saving against each manual net; with ``--kd`` / ``--nokd``
+  the control runs' scores beside (``{arch}_kd``: the manual net trained with the teacher;
+  ``searched_{method}_nokd``: the derived net retrained without it).
+- ``table2``: distillation ablation (none / actor / critic / both) on the figure games: the
+  search score, and the derived net retrained with the teacher's distillation and (``--nokd``)
+  from scratch without it.
 - ``table3``: one-level vs bi-level search (and vanilla DNAS): scores, MACs, search wall time.
 - ``table4``: the derived architecture per game and seed (op per cell, MACs, params, latency).
 
 Inputs: ``{search}/{game}/{method}/seed{seed}/{arch,eval}.json`` (the search's derived
 architecture and its final test with the supernet's shared weights) and
-``{runs}/{game}/searched_{method}/seed{seed}/eval.json`` (that architecture retrained from
-scratch). Across seeds a cell shows "mean [lower, upper]", the 95 % stratified-bootstrap
-interval over seeds (rliable); with one seed a score shows "mean ± std over its test episodes
-(1 seed)". A missing or unreadable input stops with a
+``{runs}/{game}/searched_{method}/seed{seed}/eval.json`` (that architecture retrained, from fresh
+weights, with the teacher's distillation; ``searched_{method}_nokd``: without it). Across seeds a
+cell shows "mean [lower, upper]", the 95 % Student-t interval of the mean over the n seeds (an
+interval meant for few samples; n is in the note); with one seed a cell shows the value and
+"(1 seed)" and no interval. ``--steps-json`` (the workflow's PIPELINE_STEPS) adds to every note
+the environment steps each pipeline consumed. A missing or unreadable input stops with a
 one-line message naming the file, before any output is written.
 """
 
@@ -27,17 +34,18 @@ from pathlib import Path
 
 import numpy as np
 
-from a2d.paths import run_dir, search_dir, searched
+from a2d.paths import kd, nokd, run_dir, search_dir, searched
 from a2d.results import ResultsError
 from a2d.results.curves import (
     add_nets_args,
     arch_label,
     atomic_write_texts,
+    comparison_nets,
     input_file,
     method_label,
     one_line_errors,
 )
-from a2d.results.stats import mean_ci
+from a2d.results.stats import t_ci
 
 # ---------------------------------------------------------------- the table model and renderers
 
@@ -145,30 +153,73 @@ def fmt(x: float | None, kind: str) -> str:
 
 
 def mean_spread(values: Sequence[float], test_stds: Sequence[float] | None = None):
-    """Mean and interval of per-seed values: the 95 % stratified-bootstrap interval over seeds
-    (rliable) when there are several; with one seed mean ± that seed's test-episode std (nan
-    when not given). Returns (mean, lower, upper)."""
+    """Mean of per-seed values and its 95 % Student-t interval over seeds (lower, upper are nan
+    with one seed: no interval). ``test_stds`` is accepted for older callers and not used: the
+    spread of one seed's test episodes is not an interval of the mean over seeds.
+    Returns (mean, lower, upper)."""
     if not values:
         raise ValueError("no values")
-    if len(values) > 1:
-        mean, lo, hi = mean_ci(np.asarray(values, dtype=float))
-        return float(mean[0]), float(lo[0]), float(hi[0])
-    mean = float(values[0])
-    sd = float(test_stds[0]) if test_stds else math.nan
-    return mean, mean - sd, mean + sd
+    mean, lo, hi = t_ci(np.asarray(values, dtype=float))
+    return float(mean[0]), float(lo[0]), float(hi[0])
 
 
 def fmt_mean_spread(
     values: Sequence[float], kind: str, test_stds: Sequence[float] | None = None
 ) -> str:
-    """Several seeds: "mean [lower, upper]" (95 % bootstrap interval over seeds); one seed:
-    "mean ± test-std (1 seed)", or "mean" when there is no std."""
+    """Several seeds: "mean [lower, upper]" (95 % Student-t interval of the mean); one seed:
+    "value (1 seed)", no interval."""
     mean, lo, hi = mean_spread(values, test_stds)
     if len(values) > 1:
         return f"{fmt(mean, kind)} [{fmt(lo, kind)}, {fmt(hi, kind)}]"
-    if test_stds:
-        return f"{fmt(mean, kind)} ± {fmt(mean - lo, kind)} (1 seed)"
-    return fmt(mean, kind)
+    return f"{fmt(mean, kind)} (1 seed)"
+
+
+#: Display names of the PIPELINE_STEPS keys (the workflow's env-step accounting).
+PIPELINES = {
+    "a2d": "A2D (teacher + search + retrain with KD)",
+    "a2d_nokd": "A2D no-KD retrain (teacher + search + retrain without KD)",
+    "baseline": "manual net",
+    "baseline_kd": "manual net + KD (teacher + training)",
+}
+
+
+def _steps(x) -> float:
+    return float(sum(x.values())) if isinstance(x, dict) else float(x)
+
+
+def _steps_text(x: float) -> str:
+    return f"{x / 1e6:.3g}M" if x >= 1e5 else f"{x:,.0f}"
+
+
+def steps_note(steps: dict | None) -> str:
+    """One sentence: the env steps each pipeline consumed (a value may be a number or a
+    {part: steps} dict, summed and itemised). "" without ``steps``."""
+    if not steps:
+        return ""
+    parts = []
+    for key, value in steps.items():
+        text = f"{PIPELINES.get(key, key)} {_steps_text(_steps(value))}"
+        if isinstance(value, dict) and len(value) > 1:
+            text += " (" + " + ".join(f"{k} {_steps_text(float(v))}" for k, v in value.items())
+            text += ")"
+        parts.append(text)
+    return " Env steps consumed per pipeline: " + "; ".join(parts) + "."
+
+
+def read_steps(path: str | Path | None) -> dict | None:
+    """The ``--steps-json`` argument: a JSON object, or a path to a file holding one."""
+    if path is None:
+        return None
+    text = str(path)
+    if not text.lstrip().startswith("{"):
+        text = input_file(path).read_text()
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ResultsError(f"--steps-json is not a JSON object: {e}") from e
+    if not isinstance(doc, dict):
+        raise ResultsError("--steps-json is not a JSON object")
+    return doc
 
 
 # ---------------------------------------------------------------- reading inputs
@@ -203,11 +254,33 @@ def _score(paths: list[Path]) -> str:
 
 def _seeds_note(seeds: Sequence[int]) -> str:
     if len(seeds) > 1:
-        return f"mean [95 % stratified-bootstrap interval] over seeds {', '.join(map(str, seeds))}"
-    return f"seed {seeds[0]} only: scores are mean ± std over its test episodes (1 seed)"
+        return (
+            f"mean [95 % Student-t interval of the mean, n = {len(seeds)} seeds: "
+            f"{', '.join(map(str, seeds))}]"
+        )
+    return f"seed {seeds[0]} only: no interval (1 seed)"
 
 
 # ---------------------------------------------------------------- the tables
+
+
+#: MACs range of the search space's derived nets (4 actions, batch 1; docs/search-space.md
+#: "MACs range", from a2d.models.cost.cell_macs_table; tests/results check them against it):
+#: the smallest derived net, the largest (all k5_e6). Every derived net is below ResNet-20's
+#: 76,729,088 MACs, so "fewer MACs than ResNet-20" holds by construction of the space.
+SEARCH_SPACE_MACS = (3_581_440, 55_900_048)
+
+
+def _latency(exports: Path, game: str, arch: str, seeds: list[int]) -> str:
+    """ONNX Runtime batch-1 latency (median, ms) from the export cards, mean [interval]."""
+    values = []
+    for s in seeds:
+        path = Path(run_dir(exports, game, arch, s), "agent.onnx.json")
+        lat = _get(read_input(path), "latency_ms_b1", path)
+        if not isinstance(lat, dict) or lat.get("onnxruntime") is None:
+            raise ResultsError(f"input file {path} has no ONNX Runtime latency")
+        values.append(float(lat["onnxruntime"]))
+    return fmt_mean_spread(values, "ms")
 
 
 def table1(
@@ -217,39 +290,81 @@ def table1(
     method: str,
     seeds: list[int],
     reference: str | None = None,
+    kd_runs: bool = False,
+    nokd_runs: bool = False,
+    exports: Path | None = None,
+    steps: dict | None = None,
 ) -> Table:
-    """Per game: score and MACs of each manual net and of the retrained A2D net, and A2D's MACs
-    saving against ``reference`` (default: the last manual net, ResNet-20 at paper scale)."""
+    """Per game: score and MACs of each manual net and of the retrained A2D net (with the
+    controls' scores beside: ``kd_runs``: ``{arch}_kd``, ``nokd_runs``:
+    ``searched_{method}_nokd``; with ``exports`` the ONNX Runtime batch-1 latency from the export
+    cards), and A2D's MACs saving against each manual net (``reference``, default the last:
+    ResNet-20 at paper scale, is the column kept under its old name and listed last)."""
     reference = reference or archs[-1]
     if reference not in archs:
         raise ResultsError(f"--reference {reference!r} is not one of --archs {archs}")
     net = searched(method)
+    nets = comparison_nets(archs, method, kd_runs, nokd_runs)
+    controls = {kd(a) for a in archs} | {nokd(method)}
+    # per plain net: its score, its control's score beside (a control has its plain net's
+    # MACs and latency), its MACs, its latency
+    groups = [[a] for a in nets if a not in controls]
+    for a in nets:
+        if a in controls:
+            groups[-1 if a == nokd(method) else archs.index(a[: -len("_kd")])].append(a)
     header = ["Game"]
-    for arch in [*archs, net]:
-        header += [f"{arch_label(arch)} score", f"{arch_label(arch)} MACs"]
-    header.append(f"MACs saving vs {arch_label(reference)}")
+    for plain, *ctl in groups:
+        header += [f"{arch_label(a)} score" for a in (plain, *ctl)]
+        header.append(f"{arch_label(plain)} MACs")
+        if exports is not None:
+            header.append(f"{arch_label(plain)} latency b1 (ms)")
+    saving_vs = [a for a in archs if a != reference] + [reference]
+    header += [f"MACs saving vs {arch_label(a)}" for a in saving_vs]
     rows = []
     for game in games:
         row, macs_of = [game], {}
-        for arch in [*archs, net]:
+        for arch, *ctl in groups:
             dirs = [Path(run_dir(runs, game, arch, s)) for s in seeds]
+            for a in (arch, *ctl):
+                row.append(_score([Path(run_dir(runs, game, a, s), "eval.json") for s in seeds]))
             macs, _ = _collect([d / "eval.json" for d in dirs], "macs")
             macs_of[arch] = sum(macs) / len(macs)
-            row += [_score([d / "eval.json" for d in dirs]), fmt_mean_spread(macs, "macs")]
-        ratio = macs_of[net] / macs_of[reference]
-        row.append(f"{100 * (1 - ratio):.1f}% ({1 / ratio:.1f}x fewer)")
+            row.append(fmt_mean_spread(macs, "macs"))
+            if exports is not None:
+                row.append(_latency(exports, game, arch, seeds))
+        for a in saving_vs:
+            ratio = macs_of[net] / macs_of[a]
+            if ratio <= 1:
+                row.append(f"{100 * (1 - ratio):.1f}% ({1 / ratio:.1f}x fewer)")
+            else:
+                row.append(f"{100 * (1 - ratio):.1f}% ({ratio:.1f}x more)")
         rows.append(row)
+    lo, hi = SEARCH_SPACE_MACS
+    note = (
+        "Each net trained from fresh weights with PPO; the A2D net (the derived architecture) "
+        "with the teacher's actor-critic distillation"
+        + ("; + KD: the manual net trained with that same distillation" if kd_runs else "")
+        + ("; (no KD): the derived net retrained with plain PPO, no teacher" if nokd_runs else "")
+        + ". Score: full test games, raw game score; MACs per forward pass of one 4x84x84 "
+        "observation (PyTorch FLOP counter), a control's MACs are its plain net's"
+        + (
+            "; latency: the exported ONNX model, ONNX Runtime on CPU, batch 1, 1 thread, median "
+            "(`a2d export` card), on the machine that exported it"
+            if exports is not None
+            else ""
+        )
+        + f"; saving vs X = 1 - MACs(A2D) / MACs(X), mean MACs over seeds; {_seeds_note(seeds)}. "
+        f"Search space: derived nets have {lo / 1e6:.2f}M (smallest) to {hi / 1e6:.2f}M MACs "
+        "(all k5_e6), at 4 actions; ResNet-20 has 76.73M, so every derived net has fewer MACs "
+        "than ResNet-20 by construction: that saving is a property of the space, the score "
+        "beside it is the finding." + steps_note(steps)
+    )
     return Table(
         title=f"Table 1 — {method_label(method)} vs manual networks: test score and MACs",
         header=header,
         rows=rows,
         align="l" + "r" * (len(header) - 1),
-        note=(
-            f"Each net trained from scratch with PPO (the searched net with teacher distillation); "
-            f"score: full test games, raw game score; MACs per forward pass of one 4x84x84 "
-            f"observation (PyTorch FLOP counter); saving = 1 - MACs(A2D) / "
-            f"MACs({arch_label(reference)}), mean MACs over seeds; {_seeds_note(seeds)}."
-        ),
+        note=note,
     )
 
 
@@ -260,7 +375,13 @@ def table2(
     methods: list[str],
     labels: list[str],
     seeds: list[int],
+    nokd_runs: bool = False,
+    steps: dict | None = None,
 ) -> Table:
+    """Per figure game and distillation setting of the search: the search score, the derived
+    net retrained with the teacher's distillation (``searched_{method}``, every row, "none"
+    included) and, with ``nokd_runs``, retrained from scratch without the teacher
+    (``searched_{method}_nokd``; "not run" otherwise), and the derived MACs."""
     if len(labels) != len(methods):
         raise ResultsError(f"--labels has {len(labels)} entries, --methods has {len(methods)}")
     rows = []
@@ -268,6 +389,7 @@ def table2(
         for method, label in zip(methods, labels):
             sdirs = [Path(search_dir(search, game, method, s)) for s in seeds]
             rdirs = [Path(run_dir(runs, game, searched(method), s)) for s in seeds]
+            ndirs = [Path(run_dir(runs, game, nokd(method), s)) for s in seeds]
             macs, _ = _collect([d / "arch.json" for d in sdirs], "macs")
             rows.append(
                 [
@@ -275,24 +397,43 @@ def table2(
                     label,
                     _score([d / "eval.json" for d in sdirs]),
                     _score([d / "eval.json" for d in rdirs]),
+                    _score([d / "eval.json" for d in ndirs]) if nokd_runs else "not run",
                     fmt_mean_spread(macs, "macs"),
                 ]
             )
     return Table(
         title="Table 2 — distillation ablation",
-        header=["Game", "Distillation", "Search score", "Retrained score", "MACs"],
+        header=[
+            "Game",
+            "Distillation",
+            "Search score",
+            "Retrained with distillation score",
+            "Retrained from scratch (no teacher) score",
+            "MACs",
+        ],
         rows=rows,
-        align="llrrr",
+        align="llrrrr",
         note=(
+            "Distillation: the distillation terms the search used (none: vanilla DNAS). "
             "Search score: the derived (argmax) architecture tested with the supernet's shared "
-            "weights at the end of the search; retrained score: that architecture trained from "
-            f"scratch; MACs of the derived architecture; {_seeds_note(seeds)}."
+            "weights at the end of the search; retrained score: that architecture retrained from "
+            "fresh weights WITH the teacher's actor-critic distillation, on every row, none "
+            "included (the search setting differs between rows, the retraining does not); "
+            "retrained from scratch: the same architecture retrained with plain PPO, no teacher"
+            + ("" if nokd_runs else " (not run: controls.scratch_retrain is off)")
+            + f"; MACs of the derived architecture; {_seeds_note(seeds)}."
+            + steps_note(steps)
         ),
     )
 
 
 def table3(
-    search: Path, runs: Path, games: list[str], methods: list[str], seeds: list[int]
+    search: Path,
+    runs: Path,
+    games: list[str],
+    methods: list[str],
+    seeds: list[int],
+    steps: dict | None = None,
 ) -> Table:
     rows = []
     for game in games:
@@ -325,15 +466,21 @@ def table3(
         rows=rows,
         align="llrrrr",
         note=(
-            "Retrained score: the derived architecture trained from scratch; search score: it "
-            "tested with the supernet's shared weights at the end of the search; search wall "
-            f"time excludes test evaluations; {_seeds_note(seeds)}."
+            "Retrained score: the derived architecture retrained from fresh weights with the "
+            "teacher's actor-critic distillation (every method, vanilla DNAS included); search "
+            "score: it tested with the supernet's shared weights at the end of the search; "
+            f"search wall time excludes test evaluations; {_seeds_note(seeds)}." + steps_note(steps)
         ),
     )
 
 
 def table4(
-    search: Path, games: list[str], method: str, seeds: list[int], exports: Path | None = None
+    search: Path,
+    games: list[str],
+    method: str,
+    seeds: list[int],
+    exports: Path | None = None,
+    steps: dict | None = None,
 ) -> Table:
     """Derived architecture per game and seed; with ``exports``, also the batch-1 ONNX Runtime
     latency of the retrained net from its export card
@@ -385,11 +532,20 @@ def table4(
                 if exports is not None
                 else "."
             )
+            + steps_note(steps)
         ),
     )
 
 
 # ---------------------------------------------------------------- command line
+
+
+def steps_arg(p) -> None:
+    p.add_argument(
+        "--steps-json",
+        help="env steps each pipeline consumed: a JSON object (or a file holding one), "
+        'e.g. {"a2d": ..., "baseline": ..., "baseline_kd": ..., "a2d_nokd": ...}',
+    )
 
 
 @one_line_errors
@@ -408,26 +564,37 @@ def main(argv=None) -> None:
             p.add_argument("--method", required=True)
         p.add_argument("--seeds", nargs="+", type=int, required=True)
         p.add_argument("--out", required=True, help="output prefix: writes PREFIX.{md,tex,csv}")
+        steps_arg(p)
         return p
 
     p1 = sub.add_parser("table1", help="A2D vs the manual nets: score and MACs per game")
     add_nets_args(p1)
     p1.add_argument("--reference", help="manual net the MACs saving is against (default: last)")
     p1.add_argument("--out", required=True, help="output prefix: writes PREFIX.{md,tex,csv}")
+    p1.add_argument("--exports", type=Path, help="root of the ONNX exports (adds their latency)")
+    steps_arg(p1)
     p2 = common(sub.add_parser("table2", help="distillation ablation"))
     p2.add_argument("--labels", nargs="+", required=True, help="one label per method")
+    p2.add_argument(
+        "--nokd",
+        action="store_true",
+        help="fill the from-scratch column from searched_{method}_nokd runs",
+    )
     common(sub.add_parser("table3", help="one-level vs bi-level vs vanilla DNAS"))
     p4 = common(sub.add_parser("table4", help="derived architecture per game"), False, "1")
     p4.add_argument("--exports", type=Path, help="root of the ONNX exports (adds their latency)")
     a = ap.parse_args(argv)
+    steps = read_steps(a.steps_json)
     if a.table == "table1":
-        table = table1(a.runs, a.games, a.archs, a.method, a.seeds, a.reference)
+        table = table1(
+            a.runs, a.games, a.archs, a.method, a.seeds, a.reference, a.kd, a.nokd, a.exports, steps
+        )
     elif a.table == "table2":
-        table = table2(a.search, a.runs, a.games, a.methods, a.labels, a.seeds)
+        table = table2(a.search, a.runs, a.games, a.methods, a.labels, a.seeds, a.nokd, steps)
     elif a.table == "table3":
-        table = table3(a.search, a.runs, a.games, a.methods, a.seeds)
+        table = table3(a.search, a.runs, a.games, a.methods, a.seeds, steps)
     else:
-        table = table4(a.search, a.games, a.method, a.seeds, a.exports)
+        table = table4(a.search, a.games, a.method, a.seeds, a.exports, steps)
     for path in write_table(table, a.out):
         print(path)
 
