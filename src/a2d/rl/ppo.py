@@ -906,6 +906,48 @@ def train(
             ) from None
 
 
+def _build_agent(env, spec, arch_name, cfg, hooks, device, prepare):
+    """The net on ``device`` and its model card, with the hooks attached; then ``prepare()`` (the
+    last step before the run folder is written). Closes ``env`` if any of it fails."""
+    try:
+        agent = build(spec, env.n_actions, norm=cfg.model.norm, fc_dim=cfg.model.fc_dim).to(device)
+        card = model_card(agent, arch_name)  # before hooks attach (a supernet: its uniform mixture)
+        for h in hooks:
+            h.setup(agent, env.n_actions, device)
+        prepare()
+    except BaseException:
+        env.close()
+        raise
+    return agent, card
+
+
+def _open_writer(tb_dir: Path, found, state: RunState, cfg: TrainConfig):
+    """The run's TensorBoard writer: a resumed run's event files are cut back to what its
+    checkpoint saw, so every step is logged once."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    tb_sizes = found[0].get("tensorboard") if found else {}  # a fresh start: no old events
+    if tb_sizes is not None:
+        _tb_rewind(tb_dir, tb_sizes)
+    # a checkpoint without the events files' sizes: TensorBoard drops the steps >= purge_step
+    purge = state.global_step if found and tb_sizes is None else None
+    writer = SummaryWriter(str(tb_dir), purge_step=purge)
+    if found is None:
+        writer.add_text("config", f"```\n{to_dict(cfg)}\n```")
+    return writer
+
+
+def _save_checkpoint(resume_path, state, signature, agent, optimizer, hooks, clock, log) -> None:
+    """The resume checkpoint at an iteration boundary, with the sizes of the TensorBoard files."""
+    ckpt = state.to_checkpoint(signature, agent, optimizer, hooks, clock.train_time())
+    ckpt["tensorboard"] = _tb_sizes(resume_path.parent.parent / "tb")  # what a resume keeps
+    info = save_resume(resume_path, ckpt)
+    log(
+        f"checkpoint at step {state.global_step}: {info['bytes'] / 1e6:.2f} MB written in "
+        f"{info['seconds'] * 1000:.0f} ms"
+    )
+
+
 def _train(
     game: str,
     arch: str | dict,
@@ -921,8 +963,6 @@ def _train(
     """One attempt at the run (``train`` retries once). ``replace``: the folder holds a finished
     run that ``prepare()`` moves aside, so its resume state is not looked at; ``prepare()`` is
     called once every check has passed, before the first write into the folder."""
-    from torch.utils.tensorboard import SummaryWriter
-
     out, game, p = Path(out_dir), canonical(game), cfg.ppo
     spec = get_spec(arch) if isinstance(arch, str) else arch
     arch_name = spec.get("arch", str(arch))
@@ -936,20 +976,8 @@ def _train(
     found = None if replace else RunState.find(resume_path, signature, log)
 
     env = TrainEnv(game, p.num_envs, cfg.env, seed)
-    try:
-        agent = build(spec, env.n_actions, norm=cfg.model.norm, fc_dim=cfg.model.fc_dim).to(device)
-        card = model_card(agent, arch_name)  # before hooks attach (a supernet: its uniform mixture)
-        for h in hooks:
-            h.setup(agent, env.n_actions, device)
-    except BaseException:
-        env.close()
-        raise
+    agent, card = _build_agent(env, spec, arch_name, cfg, hooks, device, prepare)
     # ---- every check has passed: from here on the folder is written
-    try:
-        prepare()
-    except BaseException:
-        env.close()
-        raise
     out.mkdir(parents=True, exist_ok=True)
     # foreach: one multi-tensor kernel per Adam op instead of a loop over the parameters (the
     # default only on CUDA): 2.7x faster Adam step on CPU, bitwise the same weights
@@ -964,14 +992,7 @@ def _train(
         log(f"resumed from {found[1]} at step {state.global_step} (iteration {state.iteration})")
     env.seed = env_seed(seed, state.iteration)  # what the uninterrupted run did at this boundary
 
-    tb_sizes = found[0].get("tensorboard") if found else {}  # a fresh start: no old events
-    if tb_sizes is not None:
-        _tb_rewind(out / "tb", tb_sizes)
-    # a checkpoint without the events files' sizes: TensorBoard drops the steps >= purge_step
-    purge = state.global_step if found and tb_sizes is None else None
-    writer = SummaryWriter(str(out / "tb"), purge_step=purge)
-    if found is None:
-        writer.add_text("config", f"```\n{to_dict(cfg)}\n```")
+    writer = _open_writer(out / "tb", found, state, cfg)
     log(
         f"{game} {arch_name} seed {seed}: {card['macs'] / 1e6:.2f} M MACs, {card['params'] / 1e6:.2f} M params, "
         f"{num_iterations} iterations x {p.batch_size} steps, device {device}, {precision}, "
@@ -1021,13 +1042,7 @@ def _train(
             if state.global_step >= state.next_ckpt and state.iteration < num_iterations:
                 state.next_ckpt += cfg.checkpoint_interval
                 writer.flush()
-                ckpt = state.to_checkpoint(signature, agent, optimizer, hooks, clock.train_time())
-                ckpt["tensorboard"] = _tb_sizes(out / "tb")  # what a resume keeps of the logs
-                info = save_resume(resume_path, ckpt)
-                log(
-                    f"checkpoint at step {state.global_step}: {info['bytes'] / 1e6:.2f} MB written in "
-                    f"{info['seconds'] * 1000:.0f} ms"
-                )
+                _save_checkpoint(resume_path, state, signature, agent, optimizer, hooks, clock, log)
                 env.seed = env_seed(seed, state.iteration)
                 rollout.reset()
 
