@@ -153,8 +153,17 @@ def test_smoke_dag(repo, venv_bin, venv_env, tmp_path):
     assert [r[0] for r in t1[1:]] == games
     assert t1[0][-1].startswith("MACs saving vs")
     n_seeds = len(cfg["seeds"])
-    for cell in t1[1][1:-1]:  # mean [95 % interval] over seeds
+    scores = [c for h, c in zip(t1[0], t1[1]) if h.endswith(" score")]
+    assert len(scores) == len(cfg["baselines"]) * 2 + 2  # each with its KD control; A2D, no-KD
+    for cell in scores:  # mean [95 % interval] over seeds
         assert ("[" in cell) == (n_seeds > 1), cell
+    # the claims table: a verdict per claim, never "supported" without several seeds
+    claims = list(csv.reader(open(results / "tables" / "claims.csv")))
+    col = {name: i for i, name in enumerate(claims[0])}
+    verdicts = [r[col["verdict"]] for r in claims[1:] if r[col["level"]] == "claim"]
+    assert len(verdicts) == 4 and set(verdicts) <= {"supported", "contradicted", "inconclusive"}
+    for f in ("profile", "poi", "sample_efficiency"):
+        assert (figs / f"{f}.png").stat().st_size > 0
     # deployment: ONNX exports (their latency in Table 4) and a gameplay video page per game
     t4 = list(csv.reader(open(results / "tables" / "table4.csv")))
     assert t4[0][-1] == "ONNX Runtime b1 (ms)" and all(float(r[-1]) > 0 for r in t4[1:])

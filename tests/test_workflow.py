@@ -31,6 +31,8 @@ KNOWN_RULES = (
     "table1",
     "fig3",
     "aggregate",
+    "rliable",
+    "claims",
     "config_used",
     "export",
     "play",
@@ -132,9 +134,12 @@ def expected_jobs(cfg: dict) -> dict[str, set]:
         "table1": once,
         "fig3": once,
         "aggregate": once,
+        "rliable": once,
+        "claims": once,
         "config_used": once,
-        # the main method's retrained nets: Table 4 latency
-        "export": {(g, searched(main), s) for g in games for s in seeds},
+        # the main method's retrained nets (Table 4 latency) and the manual nets (Table 1's
+        # latency column)
+        "export": {(g, searched(main), s) for g in games for s in seeds} | baseline_runs,
         "play": set(games),  # one gameplay video per game for the report
         "all": once,
     }
@@ -200,8 +205,14 @@ def expected_files(cfg: dict, tree: ResultsTree) -> set[str]:
         ["aggregate"],
         outputs + [tree.table("aggregate", e) for e in ("md", "tex", "csv")],
     )
+    job("figures", ["rliable"], [tree.figure(f, e) for f in RLIABLE for e in ("pdf", "png")])
+    job("tables", ["claims"], [tree.table("claims", e) for e in ("md", "csv")])
     job("config_used", [], [tree.config_yaml])
     return files
+
+
+#: the rliable rule's figures
+RLIABLE = ("profile", "poi", "sample_efficiency")
 
 
 def listed_files(stdout: str) -> set[str]:
@@ -273,7 +284,7 @@ def test_smoke_preset_dry_run_counts(smoke_dry_run):
     # the smoke preset runs every rule: all three controls are on there
     assert stats["train_budget"] == stats["train_kd"] == 4  # {vanilla, resnet8}_eq(_kd) x 2 seeds
     assert stats["retrain_nokd"] == 8  # 4 ablation methods (a2d_one_level the main) x 2 seeds
-    assert stats["total"] == 65
+    assert stats["total"] == 71  # 65 + rliable, claims and the 4 manual-net exports (Table 1)
 
 
 def test_quick_preset_dry_run_counts(repo, venv_bin, venv_env, tmp_path, base_cfg):
@@ -285,7 +296,7 @@ def test_quick_preset_dry_run_counts(repo, venv_bin, venv_env, tmp_path, base_cf
     # RoadRunner, seed 1: vanilla_kd and resnet8_kd; the a2d_one_level and vanilla_dnas nets
     # retrained without the teacher; no equal-budget runs
     assert (stats["train_kd"], stats["retrain_nokd"], stats.get("train_budget", 0)) == (2, 2, 0)
-    assert stats["total"] == 29
+    assert stats["total"] == 33  # + rliable, claims and the 2 manual nets' exports
 
 
 @pytest.mark.parametrize(
@@ -305,7 +316,9 @@ def test_controls_switched_dry_run_counts(repo, venv_bin, venv_env, tmp_path, ba
     stats = job_stats(p.stdout)
     check_counts(stats, deep_merge(base_cfg, over))
     if controls == {"kd_baselines": False, "scratch_retrain": False, "equal_budget": False}:
-        assert stats["total"] == 466  # the DAG without controls: as before they existed
+        # the DAG without controls: as before they existed, + rliable, claims and the exports of
+        # the 108 manual-net runs (Table 1's latency column)
+        assert stats["total"] == 466 + 2 + 108
     if controls == {"equal_budget": True}:
         # the 36 baseline runs of the 12 games move to their own {arch}_eq runs: train keeps
         # the 60 sweep runs and the 8 teachers of the other games (resnet20 seed 1)
@@ -321,8 +334,10 @@ def test_smoke_preset_files_are_the_results_tree_layout(smoke_dry_run):
     assert listed - expected == set()
     assert expected - listed == set()
     # 65 jobs (64 less rule all): their outputs, logs and benchmarks; 245 without the controls
-    # (49 jobs), 96 for the 16 control runs' (4 outputs + log + benchmark each)
-    assert len(listed) == 341
+    # (49 jobs), 96 for the 16 control runs' (4 outputs + log + benchmark each), 28 for rliable
+    # (6 figures), claims (2 tables) and the 4 manual-net exports (2 files each), with logs and
+    # benchmarks
+    assert len(listed) == 369
 
 
 def job_commands(stdout: str) -> dict[str, tuple[str, str]]:
@@ -484,11 +499,11 @@ def test_adding_a_game_adds_exactly_its_jobs(
             "derive": n_seeds,
             "retrain": n_seeds,
             "retrain_nokd": n_seeds,
-            "export": n_seeds,
+            "export": n_seeds + n_base * n_seeds,  # its A2D nets' and its manual nets' exports
             "play": 1,
         }
     )
-    expected["total"] = 3 + 2 * n_base * n_seeds + 5 * n_seeds
+    expected["total"] = 3 + 3 * n_base * n_seeds + 5 * n_seeds
     assert diff == expected
 
 
@@ -505,13 +520,13 @@ def test_full_config_job_counts_spelled_out(default_stats, base_cfg):
     assert default_stats["search"] == f * len(methods) * s + (g - f) * s
     assert default_stats["retrain"] == f * len(retrained) * s + (g - f) * s
     assert default_stats["derive"] == default_stats["retrain"]
-    assert default_stats["export"] == g * s and default_stats["play"] == g
+    assert default_stats["export"] == g * s + g * len(base) * s and default_stats["play"] == g
     # the controls: every baseline distilled on every game; the main method's net retrained
     # without the teacher on every game, the other ablation methods' on the figure games
     main, ablation = base_cfg["search"]["main_method"], base_cfg["search"]["ablation_methods"]
     assert default_stats["train_kd"] == g * len(base) * s == 108
     assert default_stats["retrain_nokd"] == (g + f * len(set(ablation) - {main})) * s == 72
-    assert (g, f, s) == (12, 4, 3) and default_stats["total"] == 466 + 108 + 72
+    assert (g, f, s) == (12, 4, 3) and default_stats["total"] == 466 + 2 + 108 + 108 + 72
 
 
 def test_unknown_game_fails_dry_run(repo, venv_bin, venv_env, tmp_path):

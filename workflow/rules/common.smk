@@ -205,7 +205,7 @@ def all_targets():
     return [
         *[
             TREE.figure(f, ext)
-            for f in ("fig1", "fig2", "fig3", "aggregate")
+            for f in ("fig1", "fig2", "fig3", "aggregate", "profile", "poi", "sample_efficiency")
             for ext in ("pdf", "png")
         ],
         *[
@@ -213,6 +213,7 @@ def all_targets():
             for t in ("table1", "table2", "table3", "table4", "aggregate")
             for ext in ("md", "tex", "csv")
         ],
+        *[TREE.table("claims", ext) for ext in ("md", "csv")],
         TREE.config_yaml,
         *[TREE.video(g, "html") for g in GAMES],
         *[TREE.teacher_json(g) for g in GAMES],

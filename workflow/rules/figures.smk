@@ -1,50 +1,10 @@
 # Figures and tables: read results files only, never run an agent.
 
 
-# --- stand-ins until the controls land (remove at merge)
-# No rule of this branch trains `{arch}_kd` or retrains `searched_{m}_nokd`, so the stand-ins
-# list those runs only when CONTROL_RULES is set (then exactly as the real helpers will).
-CONTROL_RULES = False
-
-
-from a2d.paths import kd as _kd
-from a2d.paths import nokd as _nokd
-
-# Files `name` of every `{arch}_kd` run (games x baselines x seeds); [] when off.
-kd_runs = lambda name: (
-    [TREE.run_file(g, _kd(a), s, name) for g in GAMES for a in BASELINES for s in SEEDS]
-    if CONTROL_RULES and config["controls"]["kd_baselines"]
-    else []
-)
-# Files `name` of the `searched_{m}_nokd` runs (games x methods x seeds); [] when off.
-scratch_runs = lambda name, games, methods: (
-    [TREE.run_file(g, _nokd(m), s, name) for g in games for m in methods for s in SEEDS]
-    if CONTROL_RULES and config["controls"]["scratch_retrain"]
-    else []
-)
-# The env steps each pipeline consumed: A2D = teacher + search + retrain (the teacher trains
-# ppo.total_steps); a manual net its training, or A2D's total with controls.equal_budget.
-_A2D_STEPS = {
-    "teacher": config["ppo"]["total_steps"],
-    "search": config["search"]["steps"],
-    "retrain": config["ppo"]["total_steps"],
-}
-_BASELINE_STEPS = (
-    sum(_A2D_STEPS.values()) if config["controls"]["equal_budget"] else config["ppo"]["total_steps"]
-)
-PIPELINE_STEPS = {
-    "a2d": _A2D_STEPS,
-    "baseline": _BASELINE_STEPS,
-    "baseline_kd": {"teacher": _A2D_STEPS["teacher"], "train": _BASELINE_STEPS},
-    "a2d_nokd": dict(_A2D_STEPS),
-}
-# --- end of stand-ins
-
-
 KD_FLAGS = (" --kd" if kd_runs("eval.json") else "") + (
     " --nokd" if scratch_runs("eval.json", GAMES, [MAIN_METHOD]) else ""
 )
-STEPS_JSON = shlex.quote(json.dumps(PIPELINE_STEPS))
+STEPS_JSON = PIPELINE_STEPS_JSON
 # claim (b): the search without distillation searched on the figure games, if any
 VANILLA_METHOD = next(
     (m for m in FIG2_METHODS + ABLATION_METHODS if METHODS[m].actor == 0 == METHODS[m].critic),
@@ -239,7 +199,7 @@ rule fig3:
         runs=tree_param(lambda w: TREE.runs),
         random=tree_param(lambda w: TREE.random),
         games=" ".join(GAMES),
-        archs=" ".join(BASELINES),
+        archs=" ".join(BASELINE_RUNS),
         method=MAIN_METHOD,
         seeds=" ".join(str(s) for s in SEEDS),
         controls=KD_FLAGS,
@@ -259,7 +219,7 @@ rule table1:
         cards=[
             TREE.export_file(g, a, s, "agent.onnx.json")
             for g in GAMES
-            for a in BASELINES
+            for a in BASELINE_RUNS
             for s in SEEDS
         ]
         + exports("agent.onnx.json", GAMES, [MAIN_METHOD]),
@@ -277,7 +237,7 @@ rule table1:
     params:
         runs=tree_param(lambda w: TREE.runs),
         games=" ".join(GAMES),
-        archs=" ".join(BASELINES),
+        archs=" ".join(BASELINE_RUNS),
         method=MAIN_METHOD,
         seeds=" ".join(str(s) for s in SEEDS),
         prefix=tree_param(lambda w: TREE.table_prefix("table1")),
@@ -312,7 +272,7 @@ rule aggregate:
     params:
         runs=tree_param(lambda w: TREE.runs),
         games=" ".join(GAMES),
-        archs=" ".join(BASELINES),
+        archs=" ".join(BASELINE_RUNS),
         method=MAIN_METHOD,
         seeds=" ".join(str(s) for s in SEEDS),
         prefix=tree_param(lambda w: TREE.table_prefix("aggregate")),
@@ -349,7 +309,7 @@ rule rliable:
     params:
         runs=tree_param(lambda w: TREE.runs),
         games=" ".join(GAMES),
-        archs=" ".join(BASELINES),
+        archs=" ".join(BASELINE_RUNS),
         method=MAIN_METHOD,
         seeds=" ".join(str(s) for s in SEEDS),
         controls=KD_FLAGS,
@@ -398,7 +358,7 @@ rule claims:
         games=" ".join(GAMES),
         figure_games=" ".join(FIGURE_GAMES),
         sweep=" ".join(SWEEP_ARCHS),
-        archs=" ".join(BASELINES),
+        archs=" ".join(BASELINE_RUNS),
         method=MAIN_METHOD,
         vanilla=f" --vanilla {VANILLA_METHOD}" if VANILLA_METHOD else "",
         seeds=" ".join(str(s) for s in SEEDS),

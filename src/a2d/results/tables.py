@@ -197,7 +197,10 @@ def steps_note(steps: dict | None) -> str:
     if not steps:
         return ""
     parts = []
-    for key, value in steps.items():
+    for key in PIPELINES:
+        value = steps.get(key)
+        if value is None:  # e.g. no scratch retraining ran
+            continue
         text = f"{PIPELINES.get(key, key)} {_steps_text(_steps(value))}"
         if isinstance(value, dict) and len(value) > 1:
             text += " (" + " + ".join(f"{k} {_steps_text(float(v))}" for k, v in value.items())
