@@ -1,4 +1,4 @@
-"""a2d.paths: the results tree's layout (README "Results tree"), for the workflow and the tools."""
+"""a2d.paths: the results tree's layout (docs/pipeline.md, "Results tree"), for the workflow and the tools."""
 
 from __future__ import annotations
 
