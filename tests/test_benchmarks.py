@@ -280,12 +280,13 @@ def test_estimate_runs_on_a_fresh_clones_files(tmp_path):
     lines = p.stdout.splitlines()
     assert any(line.startswith("(b) GPU box:") for line in lines)
     assert any("a MODEL from measured single-job rates" in line for line in lines)
-    # the quick preset's DAG: 2 training runs of 100k steps, 3 searches of 16,384, 3 retrainings
+    # the quick preset's DAG: 2 training runs of 100k steps and their 2 KD controls, 3 searches
+    # of 16,384, 3 retrainings and 2 without the teacher
     rows = {
         line.split()[0]: line.split()
         for line in lines
         if line.split()[:1] in (["train"], ["search"], ["retrain"])
     }
-    assert rows["train"][1:3] == ["2", "200,000"]
+    assert rows["train"][1:3] == ["4", "400,000"]
     assert rows["search"][1:3] == ["3", "49,152"]
-    assert rows["retrain"][1:3] == ["3", "300,000"]
+    assert rows["retrain"][1:3] == ["5", "500,000"]
