@@ -641,18 +641,26 @@ class HeldOutError(A2DError, ValueError):
     """A held-out share that leaves a part of the rollout smaller than the minibatch count."""
 
 
+def held_out_size(share: float, batch_size: int, num_minibatches: int) -> int:
+    """How many of a rollout's ``batch_size`` samples a held-out ``share`` is; HeldOutError if
+    it leaves either part with fewer samples than ``num_minibatches`` (a run can check this
+    before it starts)."""
+    n_held = int(round(share * batch_size))
+    if min(n_held, batch_size - n_held) < num_minibatches:
+        raise HeldOutError(
+            f"a held-out share of {share} of the {batch_size} samples of a rollout leaves a "
+            f"part smaller than ppo.num_minibatches ({num_minibatches})"
+        )
+    return n_held
+
+
 def _held_out_split(hooks: Sequence[PPOHook], p, device) -> tuple[Any, Any]:
     """(held-out sample indices, kept indices) of this iteration's rollout, drawn at random
     once per iteration; (None, None) when no hook holds out a share (no random draw)."""
     share = max((h.held_out_share() for h in hooks), default=0.0)
     if share <= 0:
         return None, None
-    n_held = int(round(share * p.batch_size))
-    if min(n_held, p.batch_size - n_held) < p.num_minibatches:
-        raise HeldOutError(
-            f"a held-out share of {share} of the {p.batch_size} samples of a rollout leaves a "
-            f"part smaller than ppo.num_minibatches ({p.num_minibatches})"
-        )
+    n_held = held_out_size(share, p.batch_size, p.num_minibatches)
     split = torch.randperm(p.batch_size, device=device)
     return split[:n_held], split[n_held:]
 
