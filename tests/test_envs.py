@@ -77,6 +77,7 @@ class Recorder:
         self.env = env
         self.lives: list[np.ndarray] = []
         self.rewards: list[np.ndarray] = []
+        self.actions: list[np.ndarray] = []  # what the emulator was sent, step by step
         self.num_envs_made: int | None = None
 
     def __getattr__(self, name):
@@ -88,7 +89,18 @@ class Recorder:
         return obs, info
 
     def step(self, actions):
+        self.actions.append(np.asarray(actions).copy())
         obs, r, term, trunc, info = self.env.step(actions)
+        self.lives.append(info["lives"].copy())
+        self.rewards.append(np.asarray(r, dtype=np.float64).copy())
+        return obs, r, term, trunc, info
+
+    def send(self, actions):
+        self.actions.append(np.asarray(actions).copy())
+        self.env.send(actions)
+
+    def recv(self):
+        obs, r, term, trunc, info = self.env.recv()
         self.lives.append(info["lives"].copy())
         self.rewards.append(np.asarray(r, dtype=np.float64).copy())
         return obs, r, term, trunc, info
@@ -208,6 +220,65 @@ def test_fire_on_life_loss_relaunches_the_ball():
     )
     assert len(finished) == 1 and steps == 2000  # 8000 frames / frameskip 4
     assert n_done == 2  # one life lost, then the truncation
+
+
+def test_train_env_says_where_it_presses_fire_and_sends_it(recorders):
+    """After a lost life the env announces FIRE for that env (forced_actions) and the emulator
+    gets FIRE whatever action is sent; elsewhere it gets the action sent."""
+    env = TrainEnv("Breakout", 2, EnvConfig(), seed=0)
+    try:
+        env.reset()
+        (rec,) = recorders
+        announced = 0
+        for _ in range(3000):
+            forced = env.forced_actions(0)
+            sent = np.array([2, 3])  # RIGHT, LEFT: never FIRE from the "policy"
+            env.step(sent.copy())
+            got = rec.actions[-1]
+            if forced is None:
+                assert np.array_equal(got, sent)
+            else:
+                announced += int((forced >= 0).sum())
+                assert np.array_equal(got, np.where(forced >= 0, 1, sent))
+                assert set(forced[forced >= 0].tolist()) == {1}
+            if announced >= 2:
+                break
+        assert announced >= 2  # lives were lost, so FIRE was pressed by the env
+        assert int(sum((a == 1).sum() for a in rec.actions)) == announced
+    finally:
+        env.close()
+
+
+def test_train_env_without_fire_on_life_loss_forces_nothing():
+    env = TrainEnv("Breakout", 1, EnvConfig(fire_on_life_loss=False), seed=0)
+    try:
+        env.reset()
+        for _ in range(400):
+            assert env.forced_actions(0) is None
+            env.step(np.array([2]))
+    finally:
+        env.close()
+
+
+def test_test_episodes_press_no_fire_after_a_lost_life(recorders):
+    """Every action the emulator gets in a test game is the policy's (FIRE on reset only, inside
+    ale-py): with a policy that never presses FIRE, the emulator gets no FIRE."""
+    rng = np.random.default_rng(0)
+    given: list[np.ndarray] = []
+
+    def no_fire(obs):
+        a = rng.choice([0, 2, 3], size=len(obs))  # NOOP, RIGHT, LEFT
+        given.append(a.copy())
+        return a
+
+    kw = {**TEST_KW, "fire_on_life_loss": True}  # a training-env setting: ignored here
+    run_test_episodes(no_fire, "Breakout", episodes=1, num_envs=1, frame_cap=4000, seed=0, **kw)
+    (rec,) = recorders
+    sent = np.concatenate(rec.actions)
+    assert np.array_equal(sent, np.concatenate(given))
+    assert not (sent == 1).any()
+    lives = np.concatenate(rec.lives)
+    assert lives.min() < 5  # a life was lost: the old protocol would have pressed FIRE here
 
 
 # ---- test protocol ------------------------------------------------------------------------

@@ -150,8 +150,10 @@ class EnvConfig:
     episodic_life: bool = True
     """A lost life ends the episode for the value bootstrap (the game itself goes on)."""
     fire_on_life_loss: bool = True
-    """After a lost life the next action is FIRE (CleanRL's FireReset over EpisodicLife order);
-    only in games whose action 1 is FIRE. It is part of the environment's dynamics."""
+    """Training only: after a lost life the environment presses FIRE itself at the next step
+    (in games whose action 1 is FIRE), as CleanRL's FireReset-over-EpisodicLife order does; the
+    rollout stores FIRE as that step's action and it counts in the value loss only. Test games
+    never press it after a lost life (FIRE on reset only, ale-py's default)."""
     reward_clipping: bool = True
     """Clip training rewards to their sign (training only; test scores are never clipped)."""
     max_episode_frames: int = setting(108_000, ge=1)
@@ -203,7 +205,8 @@ class MethodConfig:
     """lambda_c: weight of (V_student - V_teacher)^2 (0 = no critic distillation)."""
     optimisation: Optimisation = "one_level"
     """one_level: weights and alpha step on every minibatch from one backward pass;
-    bi_level: minibatches alternate between a weights step and an alpha step (first order)."""
+    bi_level: first order, on a DARTS-style split of each rollout: the weights step on their
+    part (as many steps as one-level), alpha on the held-out share search.bilevel_alpha_share."""
 
 
 DEFAULT_METHODS = {
@@ -240,6 +243,10 @@ class SearchConfig:
     eval_interval: int | None = setting(None, ge=1)
     """Steps between test evaluations of the argmax architecture during a search (Fig 2);
     None: eval.interval, but at least 8 points per search."""
+    bilevel_alpha_share: float = setting(0.25, gt=0, lt=1)
+    """Bi-level only: the share of each PPO iteration's rollout held out of the weights' update
+    (a random split per iteration) for alpha's steps; the weights take their usual
+    update_epochs x num_minibatches steps on the rest."""
 
 
 @dataclass

@@ -5,9 +5,12 @@ no-op starts, FIRE on reset) built with an explicit ``repeat_action_probability`
 
 Training: a lost life ends the episode for the value bootstrap while the game goes
 on (``life_loss_info``), rewards are clipped to their sign here (the env returns raw rewards, so
-true game scores can be logged), and after a lost life the next action is FIRE in games that need
-it (what CleanRL's FireReset-over-EpisodicLife wrapper order does; ale-py fires only on a full
-reset). Test evaluation: full games, raw rewards, no life-loss ends, frame cap.
+true game scores can be logged), and with ``env.fire_on_life_loss`` the env presses FIRE itself
+at the step after a lost life, in games whose action 1 is FIRE (what CleanRL's
+FireReset-over-EpisodicLife wrapper order does; ale-py fires only on a full reset). The env says
+so before that step (``TrainEnv.forced_actions``), so the rollout stores FIRE, the action
+executed, not the one the policy sampled. Test evaluation: full games, raw rewards, no life-loss
+ends, frame cap, every action the policy's (FIRE on reset only).
 """
 
 from __future__ import annotations
@@ -144,6 +147,13 @@ class _EnvGroup:
         self._lengths[:] = 0
         return obs
 
+    def forced_actions(self) -> np.ndarray | None:
+        """The actions the env presses itself at the next step (FIRE where a life was just
+        lost), -1 where the policy's action goes; None if there are none."""
+        if self.fire is None or not self._pending_fire.any():
+            return None
+        return np.where(self._pending_fire, self.fire, -1).astype(np.int64)
+
     def send(self, actions: np.ndarray) -> None:
         actions = actions.astype(np.int64, copy=True)
         if self.fire is not None and self._pending_fire.any():
@@ -171,7 +181,9 @@ class TrainEnv:
     """The training vector env. ``step`` returns (obs, reward, done, finished_returns).
 
     ``done`` marks both lost lives (when ``episodic_life``) and game ends; ``finished_returns``
-    lists the raw (unclipped) scores of games that ended at this step, for logging.
+    lists the raw (unclipped) scores of games that ended at this step, for logging. With
+    ``cfg.fire_on_life_loss`` an env presses FIRE itself at the step after a lost life
+    (``forced_actions`` says where, before that step).
 
     The envs form ``cfg.async_groups`` groups (consecutive env indices, each its own ale-py
     vector env). ``send(g, actions)`` starts group g's step on ale-py's threads and returns at
@@ -205,8 +217,15 @@ class TrainEnv:
             [grp.reset(self.seed + sl.start) for grp, sl in zip(self.groups, self.slices)]
         )
 
+    def forced_actions(self, g: int) -> np.ndarray | None:
+        """Group g's actions that its next step executes whatever ``send`` is given (FIRE after
+        a lost life, with ``fire_on_life_loss``), -1 where the policy's action goes; None if
+        none. The rollout stores these, the actions executed."""
+        return self.groups[g].forced_actions()
+
     def send(self, g: int, actions: np.ndarray) -> None:
-        """Start group g's step with its envs' actions (returns at once)."""
+        """Start group g's step with its envs' actions (returns at once); an env that presses
+        FIRE itself (``forced_actions``) ignores its action."""
         self.groups[g].send(actions)
 
     def recv(self, g: int):
@@ -285,6 +304,10 @@ def run_test_episodes(
     lockstep (reward, end flags, lives, frame number) or ``LockstepError``. ``on_episode(i,
     score, steps)`` is called for each scored game. ``max_steps`` stops after that many steps
     (an unfinished game is not scored). The hooks take no random draws: the games are the same.
+
+    Every action is the policy's: FIRE is pressed only on reset (ale-py's ``use_fire_reset``,
+    the standard protocol), never after a lost life. ``fire_on_life_loss`` is accepted for the
+    callers' sake and ignored: pressing FIRE after a lost life is a training-env setting.
     """
     n = min(num_envs, episodes)
     kw = eval_env_kwargs(frame_cap, sticky, noop_max, frameskip)
@@ -295,7 +318,6 @@ def run_test_episodes(
             screen = _make(game, n, img_height=210, img_width=160, grayscale=False, stack_num=1,
                            **kw)  # fmt: skip
         quota = np.array([episodes // n + (i < episodes % n) for i in range(n)])
-        fire = _fire_action(env) if fire_on_life_loss else None
         obs, info = env.reset(seed=seed)
         if screen is not None:
             rgb, _ = screen.reset(seed=seed)
@@ -305,14 +327,11 @@ def run_test_episodes(
         returns = np.zeros(n)
         lengths = np.zeros(n, dtype=np.int64)
         scores: list[list[float]] = [[] for _ in range(n)]
-        pending_fire = np.zeros(n, dtype=bool)
         step = 0
         while any(len(s) < q for s, q in zip(scores, quota)) and (
             max_steps is None or step < max_steps
         ):
             actions = np.asarray(policy(obs), dtype=np.int64)
-            if fire is not None and pending_fire.any():
-                actions[pending_fire] = fire
             obs, raw, term, trunc, info = env.step(actions)
             if screen is not None:
                 rgb, raw_s, term_s, trunc_s, info_s = screen.step(actions)
@@ -331,7 +350,7 @@ def run_test_episodes(
             returns += raw
             lengths += 1
             step += 1
-            game_over, pending_fire = tracker.update(term, trunc, info)
+            game_over, _ = tracker.update(term, trunc, info)
             for i in np.flatnonzero(game_over):
                 if len(scores[i]) < quota[i]:
                     scores[i].append(float(returns[i]))

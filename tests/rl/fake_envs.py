@@ -167,3 +167,28 @@ class ScriptedEnv(FakeTrainEnv):
         t = int(self.t[i])
         self.log.append((i, t, action))
         return scripted_reward(i, t, action), life_lost(i, t), game_over(i, t)
+
+
+class FireScriptedEnv(ScriptedEnv):
+    """ScriptedEnv whose env presses FIRE (action 1) itself at the step after a lost life (not
+    after a game end), as ``TrainEnv`` does with ``env.fire_on_life_loss``; ``forced_actions(g)``
+    says where, before that step. ``log`` holds the actions executed."""
+
+    def start(self) -> None:
+        self.fire_next = np.zeros(self.num_envs, dtype=bool)
+
+    def forced_actions(self, g: int):
+        f = self.fire_next[self.slices[g]]
+        return np.where(f, 1, -1).astype(np.int64) if f.any() else None
+
+    def step_one(self, i: int, action: int) -> tuple[float, bool, bool]:
+        if self.fire_next[i]:
+            action = 1
+        r, lost, over = super().step_one(i, action)
+        self.fire_next[i] = lost and not over
+        return r, lost, over
+
+
+def fire_forced(i: int, t: int) -> bool:
+    """Whether FireScriptedEnv's env ``i`` presses FIRE itself at its step ``t``."""
+    return t > 0 and life_lost(i, t - 1) and not game_over(i, t - 1)

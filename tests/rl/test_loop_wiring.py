@@ -8,7 +8,15 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
-from fake_envs import TINY_SPEC, ScriptedEnv, bandit_evaluate, life_lost, scripted_reward
+from fake_envs import (
+    TINY_SPEC,
+    FireScriptedEnv,
+    ScriptedEnv,
+    bandit_evaluate,
+    fire_forced,
+    life_lost,
+    scripted_reward,
+)
 
 from a2d import envs
 from a2d.config import TrainConfig
@@ -107,6 +115,49 @@ def test_rollout_rewards_dones_actions_and_advantages_line_up(tmp_path, monkeypa
             assert float(g["dones"][t, i]) == float(t > 0 and life_lost(i, t - 1)), (t, i)
     assert g["next_done"].tolist() == [float(life_lost(i, T - 1)) for i in range(N)]
     assert g["dones"].sum() > 0 and g["next_done"].sum() > 0
+
+
+def test_fire_pressed_by_the_env_is_stored_and_left_out_of_the_policy_terms(tmp_path, monkeypatch):
+    """The env presses FIRE itself after a lost life: the update sees FIRE, the action executed,
+    at that step (not what the policy sampled), and ppo_losses is told to count that sample in
+    the value loss only."""
+    made: list[FireScriptedEnv] = []
+    cap = Capture()
+    masks: list[torch.Tensor] = []
+
+    def make_env(*a, **kw):
+        made.append(FireScriptedEnv(*a, **kw))
+        return made[-1]
+
+    def spy_logprob(logits, actions):
+        if not torch.is_inference_mode_enabled():
+            cap.actions.append(actions.clone())
+        return real_logprob(logits, actions)
+
+    def spy_losses(*a):
+        masks.append(a[10].clone())  # policy_mask
+        return real_losses(*a)
+
+    real_logprob, real_losses = ppo.logprob_entropy, ppo.ppo_losses
+    monkeypatch.setattr(ppo, "TrainEnv", make_env)
+    monkeypatch.setattr(ppo, "evaluate", bandit_evaluate)
+    monkeypatch.setattr(ppo, "logprob_entropy", spy_logprob)
+    monkeypatch.setattr(ppo, "ppo_losses", spy_losses)
+    ppo.train("Pong", TINY_SPEC, 1, tmp_path, one_iteration_cfg(1), [cap], log=str)
+
+    executed = {(i, t): a for i, t, a in made[0].log}
+    obs, actions, mask = torch.cat(cap.obs), torch.cat(cap.actions), torch.cat(masks)
+    assert len(obs) == len(actions) == len(mask) == N * T
+    n_forced = 0
+    for k in range(N * T):
+        t, i = int(obs[k, 0, 0, 0]), int(obs[k, 0, 0, 1])
+        assert int(actions[k]) == executed[(i, t)], (t, i)
+        forced = fire_forced(i, t)
+        n_forced += forced
+        assert bool(mask[k]) == (not forced), (t, i)
+        if forced:
+            assert executed[(i, t)] == 1
+    assert 0 < n_forced < N * T
 
 
 class PongScripted(ScriptedEnv):

@@ -109,27 +109,37 @@ def test_cost_term(make_hook):
     assert make_hook(warmup=0.0, lambda_f=0.0).extra_losses(frames(), None, None) == {}
 
 
-def test_bi_level_alternates_weights_and_alpha(make_hook, supernet):
+def test_bi_level_holds_out_a_share_for_alpha(make_hook, supernet):
+    """Bi-level: after the warm-up the hook holds out search.bilevel_alpha_share of each rollout;
+    on a held-out minibatch (ppo_update says which) alpha steps and the weights do not; on a
+    weights minibatch the weights step and alpha does not."""
     torch.manual_seed(0)
-    hook = make_hook(method=BI_LEVEL, warmup=0.25, alpha_lr=0.01)
-    hook.on_iteration_start(0, 0)  # warm-up: weights step on every minibatch
+    hook = make_hook(method=BI_LEVEL, warmup=0.25, alpha_lr=0.01, bilevel_alpha_share=0.3)
+    hook.on_iteration_start(0, 0)  # warm-up: no share, weights step on every minibatch
+    assert hook.held_out_share() == 0.0
     assert all(hook.step_weights(mb) for mb in range(4))
     hook.on_iteration_start(1, 64)
-    assert not hook.in_warmup
-    assert [hook.step_weights(mb) for mb in range(4)] == [True, False, True, False]
+    assert not hook.in_warmup and hook.held_out_share() == 0.3
+    assert make_hook(method=ONE_LEVEL, warmup=0.0).held_out_share() == 0.0
 
     alpha = hook.ctl.alpha
     for mb in range(4):
+        held_out = mb % 2 == 1
+        hook.on_minibatch(mb, held_out)
+        assert hook.step_weights(mb) is not held_out
         before = alpha.detach().clone()
         minibatch_backward(hook, supernet, seed=mb)
         assert alpha.grad is not None and alpha.grad.abs().sum() > 0
         hook.after_backward(mb)
         assert alpha.grad is None
-        if mb % 2 == 0:
-            assert torch.equal(alpha.detach(), before), f"alpha stepped on weights minibatch {mb}"
-        else:
+        if held_out:
             assert not torch.equal(alpha.detach(), before), f"no alpha step on minibatch {mb}"
+        else:
+            assert torch.equal(alpha.detach(), before), f"alpha stepped on weights minibatch {mb}"
         supernet.zero_grad(set_to_none=True)
+    assert hook.alpha_opt.state[alpha]["step"] == 2
+    hook.on_iteration_start(2, 128)  # a new iteration starts on a weights minibatch
+    assert hook.step_weights(0)
 
 
 def test_one_level_steps_alpha_on_every_minibatch(make_hook, supernet):

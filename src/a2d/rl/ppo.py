@@ -94,8 +94,18 @@ class PPOHook:
         """Loss terms added to the PPO loss of a minibatch (logged under losses/<name>)."""
         return {}
 
+    def held_out_share(self) -> float:
+        """The share of this iteration's rollout held out of the weights' update for the hook's
+        own steps (a bi-level search: alpha's); 0 (the default): none. See ``ppo_update``."""
+        return 0.0
+
+    def on_minibatch(self, minibatch: int, held_out: bool) -> None:
+        """Before a minibatch's forward pass: its index in the epoch and whether it comes from
+        the held-out share (on which the weights never step)."""
+
     def step_weights(self, minibatch: int) -> bool:
-        """Whether the network weights take an optimiser step on this minibatch (bi-level: no)."""
+        """Whether the network weights take an optimiser step on this minibatch (a held-out
+        minibatch never steps them, whatever this says)."""
         return True
 
     def after_backward(self, minibatch: int) -> None:
@@ -177,19 +187,39 @@ def ppo_losses(
     clip_coef: float,
     clip_vloss: bool,
     norm_adv: bool,
+    policy_mask: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Clipped surrogate, (clipped) value loss, entropy, and the KL diagnostics."""
+    """Clipped surrogate, (clipped) value loss, entropy, and the KL diagnostics.
+
+    ``policy_mask`` (bool, optional): the samples whose action the policy chose. The others (an
+    action the environment pressed itself: FIRE after a lost life) count in the value loss only;
+    the surrogate, the entropy, the advantage normalisation and the KL diagnostics are means
+    over the policy's samples (0 if a minibatch has none)."""
     logratio = newlogprob - oldlogprob
     ratio = logratio.exp()
+    if policy_mask is None:
+        mean = torch.mean
+    else:
+        w = policy_mask.to(ratio.dtype)
+        n = w.sum()
+
+        def mean(x: torch.Tensor) -> torch.Tensor:
+            return (x * w).sum() / n.clamp(min=1)
+
     with torch.no_grad():
-        old_approx_kl = (-logratio).mean()
-        approx_kl = ((ratio - 1) - logratio).mean()
-        clipfrac = ((ratio - 1.0).abs() > clip_coef).float().mean()
-    if norm_adv and advantages.numel() > 1:
-        advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
-    pg_loss = torch.max(
-        -advantages * ratio, -advantages * ratio.clamp(1 - clip_coef, 1 + clip_coef)
-    ).mean()
+        old_approx_kl = mean(-logratio)
+        approx_kl = mean((ratio - 1) - logratio)
+        clipfrac = mean(((ratio - 1.0).abs() > clip_coef).float())
+    if policy_mask is None:
+        if norm_adv and advantages.numel() > 1:
+            advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+    elif norm_adv:
+        mu = mean(advantages)
+        std = (((advantages - mu) ** 2 * w).sum() / (n - 1).clamp(min=1)).sqrt()
+        advantages = torch.where(n > 1, (advantages - mu) / (std + 1e-8), advantages)
+    pg_loss = mean(
+        torch.max(-advantages * ratio, -advantages * ratio.clamp(1 - clip_coef, 1 + clip_coef))
+    )
     if clip_vloss:
         v_unclipped = (newvalue - returns) ** 2
         v_clipped = oldvalue + (newvalue - oldvalue).clamp(-clip_coef, clip_coef)
@@ -199,7 +229,7 @@ def ppo_losses(
     return {
         "policy_loss": pg_loss,
         "value_loss": v_loss,
-        "entropy": entropy.mean(),
+        "entropy": mean(entropy),
         "old_approx_kl": old_approx_kl,
         "approx_kl": approx_kl,
         "clipfrac": clipfrac,
@@ -479,6 +509,9 @@ class Rollout:
             (T, N, height, width, stack), dtype=torch.uint8, device=device
         ).permute(0, 1, 4, 2, 3)
         self.actions = torch.zeros((T, N), dtype=torch.long, device=device)
+        #: True where the env pressed the action itself (FIRE after a lost life): the action
+        #: stored is the one executed, and it counts in the value loss only
+        self.forced = torch.zeros((T, N), dtype=torch.bool, device=device)
         self.logprobs = torch.zeros((T, N), device=device)
         self.rewards = torch.zeros((T, N))  # host
         self.dones = torch.zeros((T, N))  # host; dones[t]: obs[t] starts an episode
@@ -543,6 +576,8 @@ def collect_rollout(
 
 def _act_and_step(agent, rollout: Rollout, amp, global_step: int, on_episode) -> int:
     env, n = rollout.env, rollout.num_envs
+    forced_actions = getattr(env, "forced_actions", lambda g: None)
+    rollout.forced.zero_()
 
     def collect(g: int, cols: slice, step: int, at_step: int) -> None:
         for ret, length in rollout.collect(g, cols, step):
@@ -565,6 +600,11 @@ def _act_and_step(agent, rollout: Rollout, amp, global_step: int, on_episode) ->
                 step=global_step,
             )
             action = torch.multinomial(torch.softmax(logits, -1), 1).squeeze(1)
+            forced = forced_actions(g)  # the env presses FIRE itself after a lost life
+            if forced is not None:
+                mask = torch.from_numpy(forced >= 0).to(action.device)
+                action = torch.where(mask, torch.from_numpy(forced).to(action.device), action)
+                rollout.forced[step, cols] = mask
             env.send(g, action.cpu().numpy())
             logprob, _ = logprob_entropy(logits, action)
             rollout.values[step, cols] = value
@@ -597,6 +637,34 @@ def advantages_and_returns(
 # The update: minibatch epochs over the rollout.
 
 
+class HeldOutError(A2DError, ValueError):
+    """A held-out share that leaves a part of the rollout smaller than the minibatch count."""
+
+
+def held_out_size(share: float, batch_size: int, num_minibatches: int) -> int:
+    """How many of a rollout's ``batch_size`` samples a held-out ``share`` is; HeldOutError if
+    it leaves either part with fewer samples than ``num_minibatches`` (a run can check this
+    before it starts)."""
+    n_held = int(round(share * batch_size))
+    if min(n_held, batch_size - n_held) < num_minibatches:
+        raise HeldOutError(
+            f"a held-out share of {share} of the {batch_size} samples of a rollout leaves a "
+            f"part smaller than ppo.num_minibatches ({num_minibatches})"
+        )
+    return n_held
+
+
+def _held_out_split(hooks: Sequence[PPOHook], p, device) -> tuple[Any, Any]:
+    """(held-out sample indices, kept indices) of this iteration's rollout, drawn at random
+    once per iteration; (None, None) when no hook holds out a share (no random draw)."""
+    share = max((h.held_out_share() for h in hooks), default=0.0)
+    if share <= 0:
+        return None, None
+    n_held = held_out_size(share, p.batch_size, p.num_minibatches)
+    split = torch.randperm(p.batch_size, device=device)
+    return split[:n_held], split[n_held:]
+
+
 def ppo_update(
     agent: nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -611,7 +679,15 @@ def ppo_update(
 ) -> dict[str, float]:
     """``p.update_epochs`` epochs of minibatch steps on the PPO loss plus the hooks' extra loss
     terms; a non-finite loss term or gradient raises NumericalError. Returns the loss terms of
-    the last minibatch (logged as losses/<name>)."""
+    the last minibatch (logged as losses/<name>).
+
+    Each epoch reshuffles the rollout into ``p.num_minibatches`` minibatches, one weights step
+    each. When a hook holds out a share of the rollout (``held_out_share``: a bi-level search),
+    the rollout is split at random once per iteration into a kept part and a held-out part; each
+    epoch reshuffles both, and weights minibatch i (of the kept part) is followed by held-out
+    minibatch i, on which the hooks take their own steps (``after_backward``) and the weights
+    never step. The weights keep their ``update_epochs * num_minibatches`` optimiser steps, and
+    no held-out sample reaches them in that iteration."""
     b_obs = rollout.obs.reshape((-1, *rollout.obs.shape[2:]))  # a view, still channels-last
     b_actions, b_logprobs = rollout.actions.reshape(-1), rollout.logprobs.reshape(-1)
     b_adv, b_returns, b_values = (
@@ -619,11 +695,30 @@ def ppo_update(
         returns.reshape(-1),
         rollout.values.reshape(-1),
     )
+    # actions the env pressed itself (FIRE after a lost life) count in the value loss only
+    b_policy = ~rollout.forced.reshape(-1) if bool(rollout.forced.any()) else None
+    held, kept = _held_out_split(hooks, p, rollout.device)
     for epoch in range(p.update_epochs):
-        perm = torch.randperm(p.batch_size, device=rollout.device)
-        for mb_index, start in enumerate(range(0, p.batch_size, p.minibatch_size)):
+        if held is None:
+            perm = torch.randperm(p.batch_size, device=rollout.device)
+            plan = [
+                (perm[start : start + p.minibatch_size], False)
+                for start in range(0, p.batch_size, p.minibatch_size)
+            ]
+        else:  # weights minibatch i of the kept part, then held-out minibatch i
+            w = kept[torch.randperm(len(kept), device=rollout.device)]
+            a = held[torch.randperm(len(held), device=rollout.device)]
+            plan = [
+                (mb, is_held)
+                for pair in zip(
+                    w.tensor_split(p.num_minibatches), a.tensor_split(p.num_minibatches)
+                )
+                for mb, is_held in zip(pair, (False, True))
+            ]
+        for mb_index, (mb, held_out) in enumerate(plan):
             where = f" (PPO iteration {iteration}, epoch {epoch}, minibatch {mb_index})"
-            mb = perm[start : start + p.minibatch_size]
+            for h in hooks:
+                h.on_minibatch(mb_index, held_out)
             mb_obs = b_obs[mb]
             with amp:
                 logits, newvalue = agent(mb_obs)
@@ -639,6 +734,7 @@ def ppo_update(
                 p.clip_coef,
                 p.clip_vloss,
                 p.norm_adv,
+                None if b_policy is None else b_policy[mb],
             )
             extra: dict[str, torch.Tensor] = {}
             with amp:  # e.g. the teacher's forward pass
@@ -669,7 +765,7 @@ def ppo_update(
                     h.after_backward(mb_index)
             except NumericalError as e:
                 raise NumericalError(e.term, global_step, where) from None
-            if all(h.step_weights(mb_index) for h in hooks):
+            if not held_out and all(h.step_weights(mb_index) for h in hooks):
                 norm = nn.utils.clip_grad_norm_(agent.parameters(), p.max_grad_norm)
                 _check_finite(
                     norm, term="gradient of the network weights", step=global_step, where=where

@@ -1,5 +1,11 @@
 """The search as a PPO hook: alpha, Gumbel noise per iteration, the cost term, one-/bi-level steps,
-argmax test evaluations, and the search's own outputs (search_curve.csv, alpha.csv)."""
+argmax test evaluations, and the search's own outputs (search_curve.csv, alpha.csv).
+
+One-level: the weights and alpha step on every minibatch, from one backward pass. Bi-level
+(first order, DARTS-style split): after the warm-up, each PPO iteration holds a random share
+``search.bilevel_alpha_share`` of its rollout out of the weights' update; the weights take their
+usual ``update_epochs * num_minibatches`` steps on the rest, and after each weights step alpha
+takes one step on a minibatch of the held-out share (``ppo_update`` does the split)."""
 
 from __future__ import annotations
 
@@ -51,6 +57,7 @@ class SearchHook(PPOHook):
         self.alpha_rows: list[dict[str, Any]] = []
         self.iteration = 0
         self.global_step = 0
+        self._held_out = False  # the current minibatch is from the held-out share (bi-level)
 
     # ---- PPOHook
     def setup(self, agent, n_actions, device):
@@ -71,6 +78,7 @@ class SearchHook(PPOHook):
 
     def on_iteration_start(self, iteration, global_step):
         self.iteration, self.global_step = iteration, global_step
+        self._held_out = False
         span = max(1, self.num_iterations - self.warmup_iterations - 1)
         self.ctl.new_iteration((iteration - self.warmup_iterations) / span, self.in_warmup)
 
@@ -79,8 +87,18 @@ class SearchHook(PPOHook):
             return {}
         return {"flops": self.lambda_f * self.ctl.expected_macs() / self.macs_ref}
 
+    @property
+    def bi_level(self) -> bool:
+        return self.method.optimisation == "bi_level"
+
+    def held_out_share(self) -> float:
+        return self.scfg.bilevel_alpha_share if self.bi_level and not self.in_warmup else 0.0
+
+    def on_minibatch(self, minibatch, held_out):
+        self._held_out = held_out
+
     def _alpha_turn(self, minibatch: int) -> bool:
-        return self.method.optimisation == "bi_level" and minibatch % 2 == 1
+        return self.bi_level and self._held_out
 
     def step_weights(self, minibatch):
         return self.in_warmup or not self._alpha_turn(minibatch)
