@@ -15,7 +15,8 @@ overrides to every case (a case's own win):
                 evaluations excluded from both; `gpu_busy` = mean NVML utilisation on CUDA
   ppo_derived   the derived net with every cell = BENCH_OP
   search_hard   a search with alpha pinned to BENCH_OP (hard: only that op runs), and
-  search_soft   the same in soft mode (all 9 ops run); cost_vs_derived = time per step / that of
+  search_soft   the same in soft mode (all 9 ops run); `search_hard:method.optimisation=bi_level`
+                the bi-level search (held-out split); cost_vs_derived = time per step / that of
                 the derived net's PPO at the same precision
   infer_<arch>  forward latency at batch 1 and batch 8: PyTorch eager and ONNX Runtime (CPU)
   cleanrl       CleanRL's own ppo_atari.py (default hyperparameters; the cases' ppo.num_envs and
@@ -169,18 +170,21 @@ def case_search(game: str, steps: int, mode: str, sets: dict) -> dict:
             with torch.no_grad():
                 self.ctl.alpha[:, self.ctl.choices.index(BENCH_OP)] = 30.0
 
+    sets = dict(sets)
+    optimisation = sets.pop("method", {}).get("optimisation", "one_level")  # e.g. bi_level
     cfg = _bench_cfg(_train_cfg(sets), steps)
     cfg.search.mode, cfg.search.warmup = mode, 0.0
     iters = math.ceil(steps / cfg.ppo.batch_size)
     with tempfile.TemporaryDirectory() as d:
         hook = PinnedSearch(
-            supernet_spec(), cfg.search, MethodConfig(0.0, 0.0, "one_level"), iters, 9.35e6, d
+            supernet_spec(), cfg.search, MethodConfig(0.0, 0.0, optimisation), iters, 9.35e6, d
         )
         train(game, supernet_spec(), 1, d, cfg, hooks=[hook], log=lambda s: None)
         curve = read_curve(Path(d) / "timing.csv")
     return {
         **_rates(curve),
         "mode": mode,
+        "optimisation": optimisation,
         "pinned_op": BENCH_OP,
         "precision": resolve_precision(cfg.precision, resolve_device(cfg.device)),
     }

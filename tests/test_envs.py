@@ -126,7 +126,7 @@ def random_policy(n_actions: int, seed: int = 0):
     return lambda obs: rng.integers(0, n_actions, size=len(obs))
 
 
-TEST_KW = dict(sticky=0.0, noop_max=30, frameskip=4, fire_on_life_loss=True)
+TEST_KW = dict(sticky=0.0, noop_max=30, frameskip=4)
 
 
 # ---- training env -------------------------------------------------------------------------
@@ -271,8 +271,9 @@ def test_test_episodes_press_no_fire_after_a_lost_life(recorders):
         given.append(a.copy())
         return a
 
-    kw = {**TEST_KW, "fire_on_life_loss": True}  # a training-env setting: ignored here
-    run_test_episodes(no_fire, "Breakout", episodes=1, num_envs=1, frame_cap=4000, seed=0, **kw)
+    run_test_episodes(
+        no_fire, "Breakout", episodes=1, num_envs=1, frame_cap=4000, seed=0, **TEST_KW
+    )
     (rec,) = recorders
     sent = np.concatenate(rec.actions)
     assert np.array_equal(sent, np.concatenate(given))

@@ -70,7 +70,7 @@ def test_play_writes_a_video_of_every_frame(run, tmp_path):
     ref = run_test_episodes(
         sampling_policy(agent, "cpu", torch.Generator().manual_seed(3)), "Breakout",
         episodes=1, num_envs=1, frame_cap=ev.frame_cap, sticky=ev.sticky, noop_max=ev.noop_max,
-        frameskip=4, fire_on_life_loss=True, seed=3,
+        frameskip=4, seed=3,
         on_frame=lambda i, rgb: screens.append(rgb.copy()),
     )  # fmt: skip
     assert ref == res["scores"] and len(screens) == res["video_frames"]

@@ -224,11 +224,10 @@ def cmd_search(args) -> None:
     game = canonical(args.game)
     m = config.method(cfg, args.method)
     _check_env_seeds(args.seed, tc.ppo.num_envs)
-    if m.optimisation == "bi_level" and tc.ppo.num_minibatches < 2:
-        raise A2DError(
-            "bi-level search alternates weight and alpha minibatches: "
-            "ppo.num_minibatches must be >= 2"
-        )
+    if m.optimisation == "bi_level":  # its held-out split must leave both parts a minibatch
+        from a2d.rl.ppo import held_out_size
+
+        held_out_size(tc.search.bilevel_alpha_share, tc.ppo.batch_size, tc.ppo.num_minibatches)
     if m.actor > 0 or m.critic > 0:
         if not args.teacher:
             raise A2DError(f"method {args.method} distils from a teacher: give --teacher")

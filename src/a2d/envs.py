@@ -286,7 +286,6 @@ def run_test_episodes(
     sticky: float,
     noop_max: int,
     frameskip: int,
-    fire_on_life_loss: bool,
     seed: int,
     *,
     on_frame: Callable[[int, np.ndarray], None] | None = None,
@@ -306,8 +305,8 @@ def run_test_episodes(
     (an unfinished game is not scored). The hooks take no random draws: the games are the same.
 
     Every action is the policy's: FIRE is pressed only on reset (ale-py's ``use_fire_reset``,
-    the standard protocol), never after a lost life. ``fire_on_life_loss`` is accepted for the
-    callers' sake and ignored: pressing FIRE after a lost life is a training-env setting.
+    the standard protocol), never after a lost life (``env.fire_on_life_loss`` is a setting of
+    the training env only).
     """
     n = min(num_envs, episodes)
     kw = eval_env_kwargs(frame_cap, sticky, noop_max, frameskip)

@@ -276,7 +276,7 @@ def export_run(
             "dtype": "uint8 0-255 (scaling to [0, 1] is inside the model)",
             "noop_max": ev_cfg.noop_max,
             "repeat_action_probability": ev["sticky"] if ev else ev_cfg.sticky,
-            "fire_after_life_loss": env.fire_on_life_loss,
+            "fire_after_life_loss": False,  # the test protocol: every action the policy's
             "action": "sample from softmax(logits) (the test protocol), or argmax",
         },
         "parity": parity,

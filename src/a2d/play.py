@@ -1,8 +1,8 @@
 """Play full games with a trained agent and record them: ``a2d play --run DIR --video out.mp4``.
 
 The games are test-evaluation games: ``a2d.envs.run_test_episodes`` plays them (ale-py's
-vector env: frame skip with max-pool, 84x84 grey, 4-frame stack, no-op starts, FIRE after a lost
-life, raw scores, frame cap) with ``a2d.rl.evaluate``'s sampling policy, so the same seed gives
+vector env: frame skip with max-pool, 84x84 grey, 4-frame stack, no-op starts, FIRE on reset
+only, raw scores, frame cap) with ``a2d.rl.evaluate``'s sampling policy, so the same seed gives
 evaluate()'s games. The video frames are its ``on_frame`` screens: full-resolution colour from a
 second emulator kept in lockstep with the agent's. Frames are streamed to ffmpeg
 (``imageio-ffmpeg`` ships the binary), so a 30-minute game needs no more memory than a short one.

@@ -189,7 +189,7 @@ def test_tensorboard_and_resume_checkpoint_written(runs):
     assert any((run / "tb").iterdir())
     assert not (run / "resume" / "ckpt.pt").exists()  # spent once the run finished
     st = read_resume(runs["root"] / "a_resume" / "ckpt.pt")
-    assert st["format"] == "a2d-resume-v2"
+    assert st["format"] == "a2d-resume-v3"
     assert st["global_step"] == 128 and st["iteration"] == 1
 
 

@@ -62,7 +62,6 @@ def protocol_episodes(
         sticky=eval_cfg.sticky,
         noop_max=eval_cfg.noop_max,
         frameskip=env_cfg.frameskip,
-        fire_on_life_loss=env_cfg.fire_on_life_loss,
         seed=seed,
         **hooks,
     )

@@ -69,7 +69,7 @@ from a2d.runlock import refuse_finished, run_lock
 
 CURVE_FIELDS = ["step", "test_mean", "test_std", "train_return"]
 TIMING_FIELDS = ["step", "sps", "wall_s"]
-CHECKPOINT_FORMAT = "a2d-resume-v2"
+CHECKPOINT_FORMAT = "a2d-resume-v3"  # v3: FIRE after a life loss stored as executed
 
 
 class PPOHook:

@@ -15,7 +15,7 @@ from a2d.config import MethodConfig, TrainConfig
 from a2d.models import build, get_spec
 from a2d.models.builder import derived_spec, supernet_spec
 from a2d.models.cost import count_macs, count_params, cpu_latency_ms
-from a2d.rl.ppo import train
+from a2d.rl.ppo import held_out_size, train
 from a2d.search.distill import DistillHook
 from a2d.search.hooks import SearchHook
 from a2d.teacher_file import load_teacher
@@ -54,10 +54,8 @@ def _run_search(game, method_name, method, teacher, seed, out_dir, tc, log, forc
     )
     num_iterations = max(1, -(-p.total_steps // p.batch_size))
     spec = {**supernet_spec(), "fc": tc.model.fc_dim}
-    if method.optimisation == "bi_level" and p.num_minibatches < 2:
-        raise A2DError(
-            "bi-level search alternates weight and alpha minibatches: ppo.num_minibatches must be >= 2"
-        )
+    if method.optimisation == "bi_level":  # before anything runs: the held-out split must fit
+        held_out_size(tc.search.bilevel_alpha_share, p.batch_size, p.num_minibatches)
     macs_ref = count_macs(build(get_spec(tc.search.macs_ref_arch), 18))
     search = SearchHook(spec, tc.search, method, num_iterations, macs_ref, out, tc.model.norm)
     hooks = [search]
