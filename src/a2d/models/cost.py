@@ -9,6 +9,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from a2d.models.builder import OBS_SHAPE
+from a2d.models.ops import plain_ops
 
 
 def count_macs(model: nn.Module, input_shape=OBS_SHAPE) -> int:
@@ -16,7 +17,7 @@ def count_macs(model: nn.Module, input_shape=OBS_SHAPE) -> int:
     was_training = model.training
     model.eval()
     x = torch.zeros(1, *input_shape, dtype=torch.uint8, device=next(model.parameters()).device)
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+    with torch.no_grad(), plain_ops(), FlopCounterMode(display=False) as counter:
         model(x)
     model.train(was_training)
     return int(counter.get_total_flops() // 2)
@@ -72,7 +73,7 @@ def cell_macs_table(
     for cell, shape in zip(cells, shapes):
         row = []
         for op in cell.candidates:
-            with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            with torch.no_grad(), plain_ops(), FlopCounterMode(display=False) as counter:
                 op(torch.zeros(1, *shape))
             row.append(int(counter.get_total_flops() // 2))
         table.append(row)

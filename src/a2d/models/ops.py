@@ -7,9 +7,12 @@ search space (``k3_e1`` ... ``k5_e6``, ``*_g2``, ``skip``) and, later, the super
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import math
 import re
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import nn
@@ -90,12 +93,150 @@ def conv(c_in, c_out, k, s, groups=1, bias=None, norm="none", std=SQRT2):
     return c if isinstance(n, nn.Identity) else nn.Sequential(c, n)
 
 
+# ---------------------------------------------------------------------------------------------
+# Speed (docs/search-space.md#speed). Every measure here is exact: the same values and gradients,
+# bit for bit, as plain nn.Conv2d -> nn.ReLU under autograd (tests/models/test_speed.py).
+
+_MALLOC_KEPT = False
+
+
+def keep_freed_memory() -> bool:
+    """Make glibc's malloc keep freed memory for reuse instead of returning it to the system.
+
+    A batch-256 step allocates many activations of 30-90 MB; glibc serves each one above its
+    mmap threshold (at most 32 MB) with a fresh mmap and unmaps it when freed, so every one of
+    them page-faults in again, zeroed, on first touch: a ReLU of a (256, 48, 42, 42) float
+    tensor measured 100 ms into a fresh tensor against 28 ms into reused memory (1 thread, the
+    2-core box of docs/search-space.md#speed). With mmap off (M_MMAP_MAX = 0) and trimming
+    off (M_TRIM_THRESHOLD = 2 GiB - 1) freed blocks stay in the heap and the next step reuses
+    them; the resident size then stays at the process's peak. Only the allocator changes, no
+    value. Linux with glibc only (elsewhere, or if the call fails: nothing changes); once per
+    process. Returns whether the setting is on."""
+    global _MALLOC_KEPT
+    if _MALLOC_KEPT or not sys.platform.startswith("linux"):
+        return _MALLOC_KEPT
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        m_trim_threshold, m_mmap_max = -1, -4  # <malloc.h>
+        _MALLOC_KEPT = bool(
+            libc.mallopt(m_mmap_max, 0) and libc.mallopt(m_trim_threshold, 2**31 - 1)
+        )
+    except (OSError, AttributeError):  # not glibc (e.g. musl has no mallopt)
+        _MALLOC_KEPT = False
+    return _MALLOC_KEPT
+
+
+_FUSED_OP = getattr(getattr(torch.ops, "mkldnn", None), "_convolution_pointwise", None)
+#: Conv2d -> ReLU pairs of a ConvChain run as one oneDNN kernel when `fusable` allows it.
+FUSE = {"conv_relu": torch.backends.mkldnn.is_available() and _FUSED_OP is not None}
+
+
+@contextlib.contextmanager
+def plain_ops() -> Iterator[None]:
+    """Run every layer as the plain PyTorch module it is (no fused kernels), e.g. for counting
+    FLOPs (the FLOP counter does not know the fused kernel) or to compare against."""
+    old = FUSE["conv_relu"]
+    FUSE["conv_relu"] = False
+    try:
+        yield
+    finally:
+        FUSE["conv_relu"] = old
+
+
+class _ConvReLU(torch.autograd.Function):
+    """relu(conv2d(x)) in one oneDNN kernel (the ReLU a post-op on the accumulator: no second
+    pass over the output). Backward is exactly what autograd runs for Conv2d -> ReLU:
+    threshold_backward with the saved output, then convolution_backward with the same
+    arguments as ConvolutionBackward0."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, stride, padding, dilation, groups):
+        y = _FUSED_OP(x, weight, bias, padding, stride, dilation, groups, "relu", [], "")
+        ctx.save_for_backward(x, weight, y)
+        ctx.conf = (stride, padding, dilation, groups, bias is not None)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight, y = ctx.saved_tensors
+        stride, padding, dilation, groups, has_bias = ctx.conf
+        g = torch.ops.aten.threshold_backward(grad, y, 0)
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        gx, gw, gb = torch.ops.aten.convolution_backward(
+            g,
+            x,
+            weight,
+            [weight.shape[0]] if has_bias else None,
+            stride,
+            padding,
+            dilation,
+            False,
+            [0, 0],
+            groups,
+            [need_x, need_w, has_bias and need_b],
+        )
+        return gx, gw, gb, None, None, None, None
+
+
+def _fusable(x: torch.Tensor, c: nn.Module) -> bool:
+    """The fused kernel is used only where it was checked to equal the plain modules: float32 on
+    the CPU with grad enabled (training steps; inference stays plain), no autocast, no tracing
+    or export, a plain zero-padded Conv2d without hooks."""
+    return (
+        FUSE["conv_relu"]
+        and torch.is_grad_enabled()
+        and x.device.type == "cpu"
+        and x.dtype == torch.float32
+        and x.dim() == 4
+        and type(c) in (nn.Conv2d, DepthwiseConv2d)
+        and c.weight.dtype == torch.float32
+        and c.padding_mode == "zeros"
+        and not isinstance(c.padding, str)
+        and not c._forward_hooks
+        and not c._forward_pre_hooks
+        and not torch.is_autocast_enabled("cpu")
+        and not torch.jit.is_tracing()
+        and not torch.jit.is_scripting()
+        and not torch.onnx.is_in_onnx_export()
+    )
+
+
+class ConvChain(nn.Sequential):
+    """nn.Sequential (same children, same state_dict) whose Conv2d -> ReLU pairs run as one
+    fused kernel (`_ConvReLU`) where `_fusable` allows; everything else runs module by module.
+    A fused pair skips the ReLU module's own forward (and any hook on it)."""
+
+    def forward(self, x):
+        mods = list(self)
+        i = 0
+        while i < len(mods):
+            m = mods[i]
+            if (
+                i + 1 < len(mods)
+                and isinstance(mods[i + 1], nn.ReLU)
+                and not mods[i + 1]._forward_hooks
+                and _fusable(x, m)
+            ):
+                x = _ConvReLU.apply(x, m.weight, m.bias, m.stride, m.padding, m.dilation, m.groups)
+                i += 2
+            else:
+                x = m(x)
+                i += 1
+        return x
+
+
+def _relu() -> nn.ReLU:
+    """In place: every ReLU here follows a conv, norm or sum whose backward does not read its
+    output, so overwriting it is safe (autograd checks) and saves a tensor and a pass."""
+    return nn.ReLU(inplace=True)
+
+
 @register("conv")
 def _conv(c_in, c_out, stride, norm="none", k=3, padding=None, relu=True):
     """Plain convolution + ReLU (the Nature CNN uses padding 0)."""
     pad = k // 2 if padding is None else padding
     layer = init_layer(nn.Conv2d(c_in, c_out, k, stride, padding=pad))
-    return nn.Sequential(layer, nn.ReLU()) if relu else layer
+    return ConvChain(layer, nn.ReLU(inplace=True)) if relu else layer
 
 
 class BasicBlock(nn.Module):
@@ -103,9 +244,9 @@ class BasicBlock(nn.Module):
 
     def __init__(self, c_in, c_out, stride, norm="none"):
         super().__init__()
-        self.branch = nn.Sequential(
+        self.branch = ConvChain(
             conv(c_in, c_out, 3, stride, norm=norm),
-            nn.ReLU(),
+            _relu(),
             conv(c_out, c_out, 3, 1, norm=norm, std=0.0),
         )
         self.shortcut = (
@@ -115,7 +256,7 @@ class BasicBlock(nn.Module):
         )
 
     def forward(self, x):
-        return torch.relu(self.branch(x) + self.shortcut(x))
+        return (self.branch(x) + self.shortcut(x)).relu_()
 
 
 @register("basic")
@@ -139,16 +280,16 @@ class InvertedResidual(nn.Module):
     def __init__(self, c_in, c_out, stride, k, e, g=1, norm="none"):
         super().__init__()
         mid = c_in * e
-        layers: list[nn.Module] = [conv(c_in, mid, 1, 1, groups=g, norm=norm), nn.ReLU()]
+        layers: list[nn.Module] = [conv(c_in, mid, 1, 1, groups=g, norm=norm), _relu()]
         if g > 1:
             layers.append(ChannelShuffle(g))
-        layers += [conv(mid, mid, k, stride, groups=mid, norm=norm), nn.ReLU()]
+        layers += [conv(mid, mid, k, stride, groups=mid, norm=norm), _relu()]
         self.residual = stride == 1 and c_in == c_out
         # the projection starts at zero when it is a residual branch (block = identity at init)
         layers.append(
             conv(mid, c_out, 1, 1, groups=g, norm=norm, std=0.0 if self.residual else 1.0)
         )
-        self.branch = nn.Sequential(*layers)
+        self.branch = ConvChain(*layers)
 
     def forward(self, x):
         y = self.branch(x)
