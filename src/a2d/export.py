@@ -142,6 +142,67 @@ def load_exported(
     return run
 
 
+def _card(fmt, out, agent, ckpt, ev, names, parity, eager, exported_ms, threads, repeats) -> dict:
+    """What an exported file is and how to feed it: the card written beside it (``<out>.json``)."""
+    from a2d.config import EnvConfig, EvalConfig
+    from a2d.models.cost import count_macs, count_params
+
+    env, ev_cfg = EnvConfig(), EvalConfig()
+    game, spec = ckpt["game"], ckpt["spec"]
+    data = out.read_bytes()
+    exported_key = "onnxruntime" if fmt == "onnx" else "torchscript"
+    card: dict[str, Any] = {
+        "format": fmt,
+        "file": out.name,
+        "file_bytes": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "game": game,
+        "arch": spec.get("arch"),
+        **({"ops": spec["ops"]} if "ops" in spec else {}),
+        "seed": ckpt.get("seed"),
+        "train_steps": ckpt.get("steps"),
+        "macs": count_macs(agent),
+        "params": count_params(agent),
+        "test_score": None
+        if ev is None
+        else {k: ev.get(k) for k in ("mean", "std", "episodes", "frame_cap", "sticky", "noop_max")},
+        "inputs": {INPUT: {"dtype": "uint8", "shape": ["batch", 4, 84, 84]}},
+        "outputs": {
+            "logits": {"dtype": "float32", "shape": ["batch", ckpt["n_actions"]]},
+            "value": {"dtype": "float32", "shape": ["batch"]},
+        },
+        "action_names": names,
+        "preprocessing": {
+            "emulator": "ALE via ale-py AtariVectorEnv, minimal action set",
+            "frameskip": env.frameskip,
+            "max_pool_last_two_frames": True,
+            "grayscale": True,
+            "resize": [84, 84],
+            "frame_stack": 4,
+            "stack_order": "oldest first",
+            "dtype": "uint8 0-255 (scaling to [0, 1] is inside the model)",
+            "noop_max": ev_cfg.noop_max,
+            "repeat_action_probability": ev["sticky"] if ev else ev_cfg.sticky,
+            "fire_after_life_loss": False,  # the test protocol: every action the policy's
+            "action": "sample from softmax(logits) (the test protocol), or argmax",
+        },
+        "parity": parity,
+        "latency_ms_b1": {
+            "pytorch_eager": round(eager, 4),
+            exported_key: exported_ms,
+            "threads": threads,
+            "repeats": repeats,
+            "statistic": "median",
+        },
+        "exporter": {
+            "torch": torch.__version__.split("+")[0],
+            **({"opset": OPSET} if fmt == "onnx" else {}),
+            **_versions(fmt),
+        },
+    }
+    return card
+
+
 def export_run(
     run: str | Path,
     fmt: str = "onnx",
@@ -160,9 +221,7 @@ def export_run(
     to ``<out>.json``. Both are written atomically.
     """
     from a2d.checkpoint import atomic_write, atomic_write_json
-    from a2d.config import EnvConfig, EvalConfig
     from a2d.models.agent_file import load_agent
-    from a2d.models.cost import count_macs, count_params
 
     if fmt not in FORMATS:
         raise ExportError(f"unknown format {fmt!r}; valid: {', '.join(FORMATS)}")
@@ -197,7 +256,6 @@ def export_run(
             raise ExportError(
                 f"{game}: {len(names)} ALE actions but the agent has {ckpt['n_actions']}"
             )
-        env, ev_cfg = EnvConfig(), EvalConfig()
         meta = {
             "a2d_format": "a2d-exported-agent-v1",
             "game": game,
@@ -242,58 +300,8 @@ def export_run(
     finally:
         torch.set_num_threads(old_threads)
 
-    data = out.read_bytes()
-    exported_key = "onnxruntime" if fmt == "onnx" else "torchscript"
-    card: dict[str, Any] = {
-        "format": fmt,
-        "file": out.name,
-        "file_bytes": len(data),
-        "sha256": hashlib.sha256(data).hexdigest(),
-        "game": game,
-        "arch": spec.get("arch"),
-        **({"ops": spec["ops"]} if "ops" in spec else {}),
-        "seed": ckpt.get("seed"),
-        "train_steps": ckpt.get("steps"),
-        "macs": count_macs(agent),
-        "params": count_params(agent),
-        "test_score": None
-        if ev is None
-        else {k: ev.get(k) for k in ("mean", "std", "episodes", "frame_cap", "sticky", "noop_max")},
-        "inputs": {INPUT: {"dtype": "uint8", "shape": ["batch", 4, 84, 84]}},
-        "outputs": {
-            "logits": {"dtype": "float32", "shape": ["batch", ckpt["n_actions"]]},
-            "value": {"dtype": "float32", "shape": ["batch"]},
-        },
-        "action_names": names,
-        "preprocessing": {
-            "emulator": "ALE via ale-py AtariVectorEnv, minimal action set",
-            "frameskip": env.frameskip,
-            "max_pool_last_two_frames": True,
-            "grayscale": True,
-            "resize": [84, 84],
-            "frame_stack": 4,
-            "stack_order": "oldest first",
-            "dtype": "uint8 0-255 (scaling to [0, 1] is inside the model)",
-            "noop_max": ev_cfg.noop_max,
-            "repeat_action_probability": ev["sticky"] if ev else ev_cfg.sticky,
-            "fire_after_life_loss": False,  # the test protocol: every action the policy's
-            "action": "sample from softmax(logits) (the test protocol), or argmax",
-        },
-        "parity": parity,
-        "latency_ms_b1": {
-            "pytorch_eager": round(eager, 4),
-            exported_key: lat["exported"],
-            "threads": threads,
-            "repeats": repeats,
-            "statistic": "median",
-        },
-        "exporter": {
-            "torch": torch.__version__.split("+")[0],
-            **({"opset": OPSET} if fmt == "onnx" else {}),
-            **_versions(fmt),
-        },
-        "source": str(agent_path),
-    }
+    card = _card(fmt, out, agent, ckpt, ev, names, parity, eager, lat["exported"], threads, repeats)
+    card["source"] = str(agent_path)
     atomic_write_json(card_path, card)
     return card
 
