@@ -228,10 +228,11 @@ def test_a_foreign_lock_file_is_refused_and_left_untouched(tmp_path, monkeypatch
     lock = locks / gpus._lock_name("0")
     lock.write_bytes(b"someone else's\n")
     real_fstat = os.fstat
+    ino = lock.stat().st_ino
 
-    def fstat(fd):  # regular files look as if another user owned them
+    def fstat(fd):  # the lock file looks as if another user owned it
         st = real_fstat(fd)
-        if stat.S_ISREG(st.st_mode):
+        if st.st_ino == ino:
             fields = list(st)
             fields[stat.ST_UID] = st.st_uid + 1
             return os.stat_result(fields)

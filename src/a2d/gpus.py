@@ -1,16 +1,20 @@
-"""One GPU per job on a multi-GPU box.
+"""One GPU per job on a multi-GPU box, or a few jobs per GPU (``A2D_JOBS_PER_GPU``).
 
 ``snakemake --cores 32 --resources gpu=4`` lets four GPU jobs run at once but gives them no device
 ids. Each ``a2d train`` / ``a2d search`` therefore claims a GPU itself when it starts: it takes an
-exclusive ``flock`` on one lock file per GPU, picks the first GPU whose lock is free and sets
-``CUDA_VISIBLE_DEVICES`` to it before CUDA starts, so ``cuda`` in that process means that GPU. The
-kernel drops the lock when the process exits, crash or kill included, so a lock never outlives its
-job. When every GPU is taken the job waits for one (bounded by ``A2D_GPU_WAIT_S``); the timeout
-error says how long it waited and which GPUs were busy (with the PIDs holding them).
+exclusive ``flock`` on one of the lock files ("slots") of a GPU, ``A2D_JOBS_PER_GPU`` of them per
+GPU (default 1), and sets ``CUDA_VISIBLE_DEVICES`` to that GPU before CUDA starts, so ``cuda`` in
+that process means that GPU. It takes a free slot of the GPU with the most free slots, so jobs
+spread over the GPUs before they stack up on one. The kernel drops the lock when the process exits,
+crash or kill included, so a lock never outlives its job. When every slot is taken the job waits
+for one (bounded by ``A2D_GPU_WAIT_S``); the timeout error says how long it waited and which GPUs
+were busy (with the PIDs holding them). The choice is made under a short directory-wide lock
+(``gpu-<host>.scan``), so simultaneous starts do not see each other's probes as jobs.
 
-Lock files are named ``gpu-<host>-<id>.lock``: the host keeps machines apart when the lock
-directory is on a shared file system. Inside a SLURM job they are ``gpu-<host>-slurm<job>-<id>``:
-SLURM may number a job's GPUs from 0 whatever their physical ids, so the names are per job.
+Lock files are named ``gpu-<host>-<id>.lock`` (slot 0) and ``gpu-<host>-<id>-s<slot>.lock``
+(slots 1, 2, ...): the host keeps machines apart when the lock directory is on a shared file
+system. Inside a SLURM job the host part is ``<host>-slurm<job>``: SLURM may number a job's GPUs
+from 0 whatever their physical ids, so the names are per job.
 
 SLURM: with ``SLURM_JOB_ID`` set, the GPUs are those SLURM gave the job (``CUDA_VISIBLE_DEVICES``).
 One visible GPU needs no lock (the job has it to itself). Several (an allocation that runs
@@ -33,6 +37,8 @@ Environment:
   A2D_GPU_WAIT_S     give up after this many seconds if no GPU frees up (default: wait forever;
                      0 = fail at once when all are busy)
   A2D_GPU_LOCK=0     no locking at all (share GPUs freely)
+  A2D_JOBS_PER_GPU   how many jobs may hold one GPU at once (integer >= 1, default 1); the
+                     workflow sets it from the config's ``resources.jobs_per_gpu``
 """
 
 from __future__ import annotations
@@ -67,6 +73,7 @@ class GpuLease:
     device_id: str  # what CUDA_VISIBLE_DEVICES now holds (an index or a GPU UUID)
     lock_path: Path
     fd: int
+    slot: int = 0  # which of the GPU's A2D_JOBS_PER_GPU lock files this job holds
 
     def release(self) -> None:
         global _HELD
@@ -107,13 +114,24 @@ def _safe(s: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", s)
 
 
-def _lock_name(device_id: str) -> str:
-    """``gpu-<host>-<id>.lock``; in a SLURM job ``gpu-<host>-slurm<job>-<id>.lock``."""
+def _scope() -> str:
+    """``<host>``; in a SLURM job ``<host>-slurm<job>``."""
     scope = _safe(socket.gethostname() or "localhost")
     job = os.environ.get("SLURM_JOB_ID")
     if job:
         scope += "-slurm" + _safe(job)
-    return f"gpu-{scope}-{_safe(device_id)}.lock"
+    return scope
+
+
+def _lock_name(device_id: str, slot: int = 0) -> str:
+    """``gpu-<scope>-<id>.lock`` for slot 0, ``gpu-<scope>-<id>-s<slot>.lock`` for the others."""
+    tail = f"-s{slot}" if slot else ""
+    return f"gpu-{_scope()}-{_safe(device_id)}{tail}.lock"
+
+
+def _scan_lock_name() -> str:
+    """``gpu-<scope>.scan``: no GPU's lock file ends so."""
+    return f"gpu-{_scope()}.scan"
 
 
 def _open_dir(d: Path) -> int:
@@ -172,8 +190,9 @@ def _holder(fd: int) -> str:
     return text if text.isdigit() else "?"
 
 
-def _try_lock(dir_fd: int, name: str, path: Path) -> tuple[int | None, str]:
-    """(descriptor holding the lock, '') or (None, PID of the holder) when it is busy."""
+def _open_lock(dir_fd: int, name: str, path: Path) -> int:
+    """Open (create) a lock file in the checked directory, refusing one that is a symbolic link,
+    not a regular file, someone else's or hard-linked elsewhere."""
     try:
         fd = os.open(
             name,
@@ -199,29 +218,105 @@ def _try_lock(dir_fd: int, name: str, path: Path) -> tuple[int | None, str]:
             problem = f"has {st.st_nlink} hard links (it would overwrite another file)"
         if problem:
             raise GpuError(f"GPU lock file {path} {problem}, refused: remove it, or {_FIX}")
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _flock(fd: int, path: Path) -> bool:
+    """Take the exclusive lock without waiting: True, or False when someone holds it."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    except OSError as e:
+        if e.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
+            raise GpuError(
+                f"cannot lock {path}: its file system does not support flock "
+                f"({errno.errorcode.get(e.errno, e.errno)}, e.g. NFS); set A2D_GPU_LOCK_DIR "
+                "to a directory on a local disk (e.g. under /tmp), or A2D_GPU_LOCK=0 to not "
+                "lock GPUs"
+            ) from None
+        raise GpuError(f"cannot lock {path}: {e.strerror}; {_FIX}") from None
+    return True
+
+
+def _try_lock(dir_fd: int, name: str, path: Path) -> tuple[int | None, str]:
+    """(descriptor holding the lock, '') or (None, PID of the holder) when it is busy."""
+    fd = _open_lock(dir_fd, name, path)
+    try:
+        if not _flock(fd, path):
             holder = _holder(fd)
             os.close(fd)
             return None, holder
-        except OSError as e:
-            if e.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
-                raise GpuError(
-                    f"cannot lock {path}: its file system does not support flock "
-                    f"({errno.errorcode.get(e.errno, e.errno)}, e.g. NFS); set A2D_GPU_LOCK_DIR "
-                    "to a directory on a local disk (e.g. under /tmp), or A2D_GPU_LOCK=0 to not "
-                    "lock GPUs"
-                ) from None
-            raise GpuError(f"cannot lock {path}: {e.strerror}; {_FIX}") from None
-        # ours (checked above on this very descriptor): note the holder's PID for people looking
-        pid = f"{os.getpid()}\n".encode()
-        os.pwrite(fd, pid, 0)
-        os.ftruncate(fd, len(pid))
     except BaseException:
         os.close(fd)
         raise
     return fd, ""
+
+
+def _note_holder(fd: int) -> None:
+    """Write this process's PID into the lock file it holds (checked ours on this descriptor)."""
+    pid = f"{os.getpid()}\n".encode()
+    os.pwrite(fd, pid, 0)
+    os.ftruncate(fd, len(pid))
+
+
+#: how long a claim waits for the directory-wide scan lock beyond its own wait limit (the scan
+#: lock is held for the few milliseconds a choice takes; longer means a stopped process holds it)
+_SCAN_GRACE_S = 30.0
+
+
+def _scan_lock(dir_fd: int, d: Path, wait_s: float | None) -> int:
+    name = _scan_lock_name()
+    fd = _open_lock(dir_fd, name, d / name)
+    try:
+        start = time.monotonic()
+        while not _flock(fd, d / name):
+            if wait_s is not None and time.monotonic() - start > wait_s + _SCAN_GRACE_S:
+                raise GpuError(
+                    f"the GPU lock directory's scan lock {d / name} has been held for over "
+                    f"{wait_s + _SCAN_GRACE_S:g}s by pid {_holder(fd)} (a stopped process?): "
+                    "end that process or remove the file"
+                )
+            time.sleep(0.005)
+        _note_holder(fd)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _choose(dir_fd: int, d: Path, ids: list[str], order: list[int], slots: int):
+    """Under the scan lock: lock every free slot, keep one slot of the GPU with the most free
+    slots (the earliest in ``order`` on a tie), release the others. Returns (lease or None, the
+    busy GPUs' descriptions)."""
+    got: dict[int, list[tuple[int, int, Path]]] = {}
+    busy = []
+    try:
+        for i in order:
+            holders = []
+            for s in range(slots):
+                name = _lock_name(ids[i], s)
+                fd, holder = _try_lock(dir_fd, name, d / name)
+                if fd is None:
+                    holders.append(f"pid {holder}")
+                else:
+                    got.setdefault(i, []).append((s, fd, d / name))
+            if holders and i not in got:
+                busy.append(f"{ids[i]} ({', '.join(holders)})")
+        if not got:
+            return None, busy
+        best = max(order, key=lambda i: (len(got.get(i, [])), -order.index(i)))
+        s, fd, path = got[best][0]
+        _note_holder(fd)
+        got[best].pop(0)  # kept: the lease's now
+        return GpuLease(best, ids[best], path, fd, s), busy
+    finally:
+        for held in got.values():
+            for _, fd, _ in held:
+                os.close(fd)
 
 
 def acquire(
@@ -230,43 +325,58 @@ def acquire(
     wait_s: float | None = None,
     poll_s: float = 1.0,
     log: Callable[[str], None] = lambda s: None,
+    slots: int = 1,
 ) -> GpuLease:
-    """Lock the first free GPU of ``ids`` (default: ``visible_gpu_ids()``); wait for one if none
-    is free (at most ``wait_s`` seconds; ``None`` = no limit). The lock is this process's until
-    ``release()`` or exit."""
+    """Lock a free slot of ``ids`` (default: ``visible_gpu_ids()``), ``slots`` of them per GPU,
+    on the GPU with the most free slots; wait for one if none is free (at most ``wait_s``
+    seconds; ``None`` = no limit). The lock is this process's until ``release()`` or exit."""
     ids = visible_gpu_ids() if ids is None else ids
     if not ids:
         raise GpuError("no GPU to claim")
+    if slots < 1:
+        raise GpuError(f"jobs per GPU must be >= 1, got {slots}")
     d = Path(directory) if directory is not None else lock_dir()
     dir_fd = _open_dir(d)
     try:
         start = time.monotonic()
-        # start the scan at a per-process offset so that simultaneous starts spread out quickly
+        # ties go to a per-process first GPU so that simultaneous starts spread out quickly
         offset = os.getpid() % len(ids)
         order = [(offset + k) % len(ids) for k in range(len(ids))]
+        per = f" with {slots} jobs per GPU (A2D_JOBS_PER_GPU)" if slots > 1 else ""
         said = False
         while True:
-            busy = []
-            for i in order:
-                name = _lock_name(ids[i])
-                fd, holder = _try_lock(dir_fd, name, d / name)
-                if fd is not None:
-                    return GpuLease(i, ids[i], d / name, fd)
-                busy.append(f"{ids[i]} (pid {holder})")
+            scan_fd = _scan_lock(dir_fd, d, wait_s)
+            try:
+                lease, busy = _choose(dir_fd, d, ids, order, slots)
+            finally:
+                os.close(scan_fd)
+            if lease is not None:
+                return lease
             waited = time.monotonic() - start
             held = ", ".join(busy)
             if wait_s is not None and waited >= wait_s:
                 raise GpuError(
                     f"no free GPU after waiting {waited:.1f}s (limit A2D_GPU_WAIT_S={wait_s:g}): "
-                    f"all {len(ids)} GPUs busy: {held} (locks in {d}); run fewer GPU jobs at once "
-                    "(--resources gpu=N with N GPUs) or raise A2D_GPU_WAIT_S"
+                    f"all {len(ids)} GPUs busy: {held}{per} (locks in {d}); run fewer GPU jobs at "
+                    "once (--resources gpu=N with N GPUs x jobs per GPU) or raise A2D_GPU_WAIT_S"
                 )
             if not said:
-                log(f"all {len(ids)} GPUs busy: {held} (locks in {d}); waiting for one")
+                log(f"all {len(ids)} GPUs busy: {held}{per} (locks in {d}); waiting for one")
                 said = True
             time.sleep(poll_s if wait_s is None else min(poll_s, max(wait_s - waited, 0.01)))
     finally:
         os.close(dir_fd)
+
+
+def jobs_per_gpu() -> int:
+    """``A2D_JOBS_PER_GPU`` (default 1): how many jobs may hold one GPU at once."""
+    raw = os.environ.get("A2D_JOBS_PER_GPU")
+    if raw is None or raw.strip() == "":
+        return 1
+    v = raw.strip()
+    if not v.isdigit() or int(v) < 1:
+        raise GpuError(f"A2D_JOBS_PER_GPU must be an integer >= 1 (jobs per GPU), got {raw!r}")
+    return int(v)
 
 
 def _wait_limit() -> float | None:
@@ -296,14 +406,16 @@ def claim_for_job(device: str, log: Callable[[str], None] = print) -> GpuLease |
     if device == "cpu" or os.environ.get("A2D_GPU_LOCK", "1") == "0":
         return None
     wait_s = _wait_limit()
+    slots = jobs_per_gpu()
     slurm = bool(os.environ.get("SLURM_JOB_ID"))
     if slurm and "A2D_FAKE_GPUS" not in os.environ and "CUDA_VISIBLE_DEVICES" not in os.environ:
         return None  # SLURM gave this job no GPU
     ids = visible_gpu_ids()
     if not ids or (slurm and len(ids) == 1):
         return None  # nothing to claim / the allocation's only GPU is this job's alone
-    lease = acquire(ids, wait_s=wait_s, log=log)
+    lease = acquire(ids, wait_s=wait_s, log=log, slots=slots)
     os.environ["CUDA_VISIBLE_DEVICES"] = lease.device_id
     _HELD = lease
-    log(f"GPU {lease.device_id} ({lease.index + 1} of {len(ids)}), lock {lease.lock_path}")
+    slot = f", slot {lease.slot + 1} of {slots}" if slots > 1 else ""
+    log(f"GPU {lease.device_id} ({lease.index + 1} of {len(ids)}{slot}), lock {lease.lock_path}")
     return lease
