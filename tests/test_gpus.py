@@ -418,3 +418,123 @@ def test_slurm_with_one_gpu_claims_nothing(env):
     assert _claim(one) == "None 3"
     assert _claim({**env, "SLURM_JOB_ID": "42", "A2D_FAKE_GPUS": "1"}) == "None None"
     assert not os.path.exists(env["A2D_GPU_LOCK_DIR"])  # no lock taken, none made
+
+
+# --- several jobs per GPU (A2D_JOBS_PER_GPU) ----------------------------------------------------
+
+
+def _holder_child(env):
+    code = (
+        "import os, sys; from a2d.gpus import claim_for_job; "
+        "l = claim_for_job('auto', log=lambda s: None); "
+        "print(os.environ['CUDA_VISIBLE_DEVICES'], l.lock_path.name, flush=True); sys.stdin.read()"
+    )
+    return subprocess.Popen(
+        [sys.executable, "-c", code],
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_two_jobs_per_gpu_spread_first_then_share_then_wait(env, monkeypatch):
+    two = {**env, "A2D_FAKE_GPUS": "2", "A2D_JOBS_PER_GPU": "2", "A2D_GPU_WAIT_S": "0"}
+    children = []
+    try:
+        got = []
+        for _ in range(2):  # one after the other: the second goes to the other, idle GPU
+            children.append(_holder_child(two))
+            got.append(children[-1].stdout.readline().split())
+        assert got[0][0] != got[1][0]
+        children += [_holder_child(two) for _ in range(2)]  # these two start together
+        got += [c.stdout.readline().split() for c in children[2:]]
+        assert sorted(dev for dev, _ in got) == ["0", "0", "1", "1"]
+        assert len({name for _, name in got}) == 4  # four different slots
+        host = gpus._safe(socket.gethostname())
+        assert {name for _, name in got} == {
+            f"gpu-{host}-{i}{s}.lock" for i in "01" for s in ("", "-s1")
+        }
+        # a fifth job waits, within its bound, then names the holders of both slots of each GPU
+        for k in ("SLURM_JOB_ID", "A2D_GPU_LOCK", "CUDA_VISIBLE_DEVICES"):
+            monkeypatch.delenv(k, raising=False)
+        for k in ("A2D_FAKE_GPUS", "A2D_JOBS_PER_GPU", "A2D_GPU_LOCK_DIR"):
+            monkeypatch.setenv(k, two[k])
+        monkeypatch.setenv("A2D_GPU_WAIT_S", "0.5")
+        t0 = time.monotonic()
+        with pytest.raises(gpus.GpuError, match="no free GPU after waiting 0.5s") as e:
+            gpus.claim_for_job("auto", log=lambda s: None)
+        assert 0.5 <= time.monotonic() - t0 < 5
+        msg = str(e.value)
+        assert "with 2 jobs per GPU (A2D_JOBS_PER_GPU)" in msg and "\n" not in msg
+        assert all(f"pid {c.pid}" in msg for c in children)
+        # one job ends: the waiting one gets its GPU (a slot of it)
+        children[2].stdin.close()
+        children[2].wait(timeout=10)
+        monkeypatch.setenv("A2D_GPU_WAIT_S", "10")
+        lease = gpus.claim_for_job("auto", log=lambda s: None)
+        try:
+            assert (lease.device_id, lease.lock_path.name) == tuple(got[2])
+        finally:
+            lease.release()
+    finally:
+        for c in children:
+            c.kill()
+            c.wait(timeout=10)
+
+
+def test_a_job_goes_to_the_gpu_with_the_most_free_slots(tmp_path):
+    """Not the first free slot met: GPU a has its slot 0 free, GPU b two slots free -> b."""
+    ids = ["0", "1"]
+    leases = [gpus.acquire(ids, tmp_path, wait_s=0, slots=3) for _ in range(6)]
+    assert sorted(lease.device_id for lease in leases) == ["0", "0", "0", "1", "1", "1"]
+    by = {(lease.device_id, lease.slot): lease for lease in leases}
+    assert set(by) == {(i, s) for i in ids for s in range(3)}
+    for a, b in (("0", "1"), ("1", "0")):  # whichever GPU the scan meets first
+        by[(a, 0)].release()
+        by[(b, 1)].release()
+        by[(b, 2)].release()
+        first = gpus.acquire(ids, tmp_path, wait_s=0, slots=3)
+        assert (first.device_id, first.slot) == (b, 1)
+        # now one free slot each: either; then none
+        second = gpus.acquire(ids, tmp_path, wait_s=0, slots=3)
+        third = gpus.acquire(ids, tmp_path, wait_s=0, slots=3)
+        assert {(second.device_id, second.slot), (third.device_id, third.slot)} == {(a, 0), (b, 2)}
+        with pytest.raises(gpus.GpuError, match="all 2 GPUs busy"):
+            gpus.acquire(ids, tmp_path, wait_s=0, slots=3)
+        by.update({(x.device_id, x.slot): x for x in (first, second, third)})
+    for lease in by.values():
+        lease.release()
+
+
+def test_one_job_per_gpu_keeps_the_old_lock_files(env):
+    one = {**env, "A2D_FAKE_GPUS": "1", "A2D_JOBS_PER_GPU": "1", "A2D_GPU_WAIT_S": "0"}
+    child = _holder_child(one)
+    try:
+        dev, name = child.stdout.readline().split()
+        assert (dev, name) == ("0", gpus._lock_name("0")) and "-s" not in name[-8:]
+        p = subprocess.run(
+            [sys.executable, "-c", "from a2d.gpus import claim_for_job; claim_for_job('auto')"],
+            env=one,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert p.returncode != 0 and "all 1 GPUs busy: 0 (pid" in p.stderr
+        assert "jobs per GPU (A2D_JOBS_PER_GPU)" not in p.stderr
+    finally:
+        child.kill()
+        child.wait(timeout=10)
+
+
+@pytest.mark.parametrize("bad", ["0", "-1", "two", "1.5", " 2x"])
+def test_a_bad_jobs_per_gpu_is_refused_by_name(monkeypatch, tmp_path, bad):
+    for k in ("SLURM_JOB_ID", "A2D_GPU_LOCK", "A2D_GPU_WAIT_S"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("A2D_FAKE_GPUS", "2")
+    monkeypatch.setenv("A2D_GPU_LOCK_DIR", str(tmp_path / "locks"))
+    monkeypatch.setenv("A2D_JOBS_PER_GPU", bad)
+    with pytest.raises(gpus.GpuError, match="A2D_JOBS_PER_GPU must be an integer >= 1") as e:
+        gpus.claim_for_job("auto", log=lambda s: None)
+    assert repr(bad) in str(e.value)
+    assert gpus._HELD is None and not (tmp_path / "locks").exists()  # refused before locking
