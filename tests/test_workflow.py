@@ -604,3 +604,81 @@ def test_slurm_submits_every_job_but_the_local_rules(repo, smoke_dry_run):
     stats = job_stats(smoke_dry_run[0])
     submitted = sum(n for rule, n in stats.items() if rule != "total" and rule not in local)
     assert (stats["total"], submitted) == (71, 58)
+
+
+TRAINING_RULES = {"train", "train_budget", "train_kd", "search", "retrain", "retrain_nokd"}
+
+
+def test_training_jobs_give_their_emulators_the_threads_snakemake_gave_them(
+    repo, venv_bin, venv_env, tmp_path
+):
+    """Every training/search job passes its Snakemake threads to torch and to ale-py's vector
+    env (env.num_threads), so concurrent jobs share the cores instead of each taking all."""
+    over = tmp_path / "over.yaml"
+    over.write_text(
+        yaml.safe_dump(
+            {
+                "resources": {"train_threads": 3, "jobs_per_gpu": 2},
+                "controls": {"kd_baselines": True, "scratch_retrain": True, "equal_budget": True},
+            }
+        )
+    )
+    cmd = [str(venv_bin / "snakemake"), "-n", "-p", "--cores", "8", "--configfile"]
+    cmd += [str(repo / "presets" / "smoke.yaml"), str(over), "--config"]
+    cmd += [f"results={tmp_path / 'results'}"]
+    p = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, env=venv_env, timeout=300)
+    assert p.returncode == 0, p.stderr[-3000:]
+    seen = set()
+    for rule, shell in job_commands(p.stdout).values():
+        if rule not in TRAINING_RULES:
+            assert "env.num_threads" not in shell, (rule, shell)
+            continue
+        seen.add(rule)
+        assert re.findall(r"--set torch_threads=(\d+)", shell) == ["3"], shell
+        assert re.findall(r"--set env\.num_threads=(\d+)", shell) == ["3"], shell
+    assert seen == TRAINING_RULES
+
+
+JOBS_PER_GPU_SCRIPT = """
+import os, sys
+from pathlib import Path
+from snakemake.api import SnakemakeApi
+from snakemake.settings.types import ConfigSettings, ResourceSettings
+with SnakemakeApi() as api:
+    before = os.environ.get("A2D_JOBS_PER_GPU")
+    wf = api.workflow(
+        resource_settings=ResourceSettings(),
+        config_settings=ConfigSettings(configfiles=[Path(p) for p in sys.argv[1:]]),
+        snakefile=Path("Snakefile"),
+    )
+    wf._workflow  # parses the Snakefile
+    print(repr(before), repr(os.environ.get("A2D_JOBS_PER_GPU")))
+"""
+
+
+@pytest.mark.parametrize("jobs_per_gpu", [None, 3])
+def test_the_workflow_exports_jobs_per_gpu_to_its_jobs(
+    repo, venv_bin, venv_env, tmp_path, jobs_per_gpu
+):
+    """common.smk puts resources.jobs_per_gpu into the environment its jobs inherit
+    (A2D_JOBS_PER_GPU, read by a2d.gpus); default 1."""
+    files = []
+    if jobs_per_gpu is not None:
+        over = tmp_path / "over.yaml"
+        over.write_text(yaml.safe_dump({"resources": {"jobs_per_gpu": jobs_per_gpu}}))
+        files.append(str(over))
+    env = {k: v for k, v in venv_env.items() if k != "A2D_JOBS_PER_GPU"}
+    p = subprocess.run(
+        [str(venv_bin / "python"), "-c", JOBS_PER_GPU_SCRIPT, *files],
+        cwd=repo, capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr[-3000:]
+    before, after = p.stdout.strip().splitlines()[-1].split()
+    assert (before, after) == ("None", repr(str(jobs_per_gpu or 1)))
+
+
+def test_zero_jobs_per_gpu_fails_dry_run(repo, venv_bin, venv_env, tmp_path):
+    p = dry_run(repo, venv_bin, venv_env, tmp_path, {"resources": {"jobs_per_gpu": 0}})
+    assert p.returncode != 0
+    out = p.stdout + p.stderr
+    assert "resources.jobs_per_gpu" in out and "Job stats" not in out

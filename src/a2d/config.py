@@ -318,6 +318,10 @@ class ResourcesConfig:
     """Memory of a training or search job, in MB."""
     gpu: int = setting(1, ge=0)
     """GPUs per training job; run with --resources gpu=N (0 on CPU-only boxes)."""
+    jobs_per_gpu: int = setting(1, ge=1)
+    """How many GPU jobs may share one GPU (each job locks one of the GPU's slots); run with
+    ``--resources gpu=<GPUs x jobs_per_gpu>`` and ``--cores`` >= that many jobs x
+    ``train_threads`` (docs/gpu-and-clusters.md)."""
 
 
 @dataclass

@@ -1,5 +1,6 @@
 # Helpers shared by every stage: config validation, names, paths, targets.
 import json
+import os
 import shlex
 
 from a2d import A2DError
@@ -40,6 +41,9 @@ TEACHER_SEED = config["teacher"]["seed"]
 TRAIN_THREADS = config["resources"]["train_threads"]
 TRAIN_MEM_MB = config["resources"]["train_mem_mb"]
 GPU = config["resources"]["gpu"]
+# how many GPU jobs share one GPU: read by each job's GPU claim (a2d.gpus); local jobs and SLURM
+# jobs (sbatch exports the environment) inherit it
+os.environ["A2D_JOBS_PER_GPU"] = str(config["resources"]["jobs_per_gpu"])
 
 # What a job needs of the config, handed over as one JSON argument. Training jobs get only the
 # training sections, so editing a search key does not invalidate (and rerun) trained agents.

@@ -28,6 +28,7 @@ rule search:
     shell:
         "a2d search --game {wildcards.game} --method {wildcards.method} --seed {wildcards.seed}"
         " {params.teacher} --out {params.out} --config-json {params.cfg} --set torch_threads={threads}"
+        " --set env.num_threads={threads}"
         " > {log:q} 2>&1"
 
 
@@ -73,7 +74,8 @@ rule retrain:
     shell:
         "a2d train --game {wildcards.game} --arch {input.arch:q} --teacher {input.teacher:q}"
         " --seed {wildcards.seed} --out {params.out} --config-json {params.cfg}"
-        " --set torch_threads={threads} > {log:q} 2>&1"
+        " --set torch_threads={threads}"
+        " --set env.num_threads={threads} > {log:q} 2>&1"
 
 
 rule retrain_nokd:
@@ -98,4 +100,5 @@ rule retrain_nokd:
     shell:
         "a2d train --game {wildcards.game} --arch {input.arch:q} --seed {wildcards.seed}"
         " --out {params.out} --config-json {params.cfg} --set torch_threads={threads}"
+        " --set env.num_threads={threads}"
         " > {log:q} 2>&1"

@@ -24,7 +24,8 @@ rule train:
         out=tree_param(lambda w: TREE.run_dir(w.game, w.arch, w.seed)),
     shell:
         "a2d train --game {wildcards.game} --arch {wildcards.arch} --seed {wildcards.seed}"
-        " --out {params.out} --config-json {params.cfg} --set torch_threads={threads} > {log:q} 2>&1"
+        " --out {params.out} --config-json {params.cfg} --set torch_threads={threads}"
+        " --set env.num_threads={threads} > {log:q} 2>&1"
 
 
 rule train_budget:
@@ -50,7 +51,8 @@ rule train_budget:
     shell:
         "a2d train --game {wildcards.game} --arch {wildcards.arch} --seed {wildcards.seed}"
         " --steps {params.steps} --out {params.out} --config-json {params.cfg}"
-        " --set torch_threads={threads} > {log:q} 2>&1"
+        " --set torch_threads={threads}"
+        " --set env.num_threads={threads} > {log:q} 2>&1"
 
 
 rule train_kd:
@@ -79,7 +81,8 @@ rule train_kd:
     shell:
         "a2d train --game {wildcards.game} --arch {params.arch} --teacher {input.teacher:q}"
         " --seed {wildcards.seed} {params.steps} --out {params.out} --config-json {params.cfg}"
-        " --set torch_threads={threads} > {log:q} 2>&1"
+        " --set torch_threads={threads}"
+        " --set env.num_threads={threads} > {log:q} 2>&1"
 
 
 rule teacher:
