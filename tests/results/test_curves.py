@@ -64,6 +64,8 @@ def test_arch_labels_of_the_controls():
     assert arch_label("resnet20_kd") == "ResNet-20 + KD"
     assert arch_label("searched_a2d_one_level_nokd") == "A2D-One-level (no KD)"
     assert arch_label("searched_a2d_one_level") == "A2D-One-level"
+    assert arch_label("vanilla_eq") == "Vanilla (equal budget)"
+    assert arch_label("resnet8_eq_kd") == "ResNet-8 (equal budget) + KD"
     assert comparison_nets(["vanilla", "resnet8"], "m", kd=True, nokd=True) == [
         "vanilla",
         "vanilla_kd",

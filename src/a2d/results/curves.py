@@ -35,11 +35,14 @@ def arch_label(arch: str) -> str:
     """vanilla -> Vanilla, resnet14 -> ResNet-14, searched_<method> -> the method's label; the
     control runs: ``{arch}_kd`` -> "Vanilla + KD" (the manual net trained with the teacher's
     distillation), ``searched_{method}_nokd`` -> "A2D-One-level (no KD)" (the derived net
-    retrained without the teacher)."""
+    retrained without the teacher), ``{arch}_eq`` -> "Vanilla (equal budget)" (trained for A2D's
+    env steps)."""
     if arch.startswith("searched_") and arch.endswith("_nokd"):
         return f"{arch_label(arch[: -len('_nokd')])} (no KD)"
     if arch.endswith("_kd") and not arch.startswith("searched_"):
         return f"{arch_label(arch[: -len('_kd')])} + KD"
+    if arch.endswith("_eq") and not arch.startswith("searched_"):
+        return f"{arch_label(arch[: -len('_eq')])} (equal budget)"
     if arch == "vanilla":
         return "Vanilla"
     if arch.startswith("resnet") and arch[6:].isdigit():
