@@ -419,7 +419,12 @@ def test_complete_fills_defaults_and_keeps_given_keys_and_order():
     full = config.complete(cfg)
     assert full["search"]["steps"] == 5 and full["search"]["mode"] == "hard"
     assert full["ppo"]["num_steps"] == 64 and full["ppo"]["gamma"] == 0.99
-    assert full["resources"] == {"train_threads": 2, "train_mem_mb": 6000, "gpu": 1}
+    assert full["resources"] == {
+        "train_threads": 2,
+        "train_mem_mb": 6000,
+        "gpu": 1,
+        "jobs_per_gpu": 1,
+    }
     assert full["search"]["main_method"] == "a2d_one_level"
     assert full["baselines"] == ["vanilla", "resnet14", "resnet20"]
     # the given keys first, in their order; then the rest in field order

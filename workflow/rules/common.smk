@@ -43,7 +43,7 @@ TRAIN_MEM_MB = config["resources"]["train_mem_mb"]
 GPU = config["resources"]["gpu"]
 # how many GPU jobs share one GPU: read by each job's GPU claim (a2d.gpus); local jobs and SLURM
 # jobs (sbatch exports the environment) inherit it
-os.environ["A2D_JOBS_PER_GPU"] = str(config["resources"]["jobs_per_gpu"])
+os.environ.update(A2D_JOBS_PER_GPU=str(config["resources"]["jobs_per_gpu"]))
 
 # What a job needs of the config, handed over as one JSON argument. Training jobs get only the
 # training sections, so editing a search key does not invalidate (and rerun) trained agents.
