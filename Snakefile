@@ -2,6 +2,7 @@
 #   snakemake -n                                   # the paper-scale DAG (config.yaml)
 #   snakemake --cores 2 --configfile presets/quick.yaml
 #   snakemake results/figures/fig3.pdf --cores 8   # one target, only what it needs
+#   snakemake --cores 2 --configfile presets/evidence.yaml evidence_docs   # docs/evidence/
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -18,6 +19,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/search.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/deploy.smk"
+include: "workflow/rules/evidence.smk"
 
 
 rule all:

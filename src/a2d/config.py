@@ -354,6 +354,9 @@ class Config:
 
     results: str = setting("results", nonempty=True)
     """Root of the results tree of this preset (runs/, teachers/, figures/, ...)."""
+    evidence_docs: str = setting("docs/evidence", nonempty=True)
+    """Folder rule ``evidence_docs`` publishes the results tree's figures, tables, claims and
+    times to (README.md + small files; a target of its own, not part of ``all``)."""
     device: Device = "auto"
     """Where the nets run (auto: CUDA when present)."""
     torch_threads: int = setting(0, ge=0)

@@ -5,7 +5,8 @@ seed{seed}/`` (a search), ``{results}/derived/{game}/{method}/seed{seed}/arch.js
 ``{results}/export/{game}/{arch}/seed{seed}/``, ``{results}/teachers/{game}.json``,
 ``{results}/random/{game}.json``, ``{results}/videos/{game}.{mp4,json,html}``,
 ``{results}/figures/{name}.{pdf,png}``, ``{results}/tables/{name}.{md,tex,csv}``,
-``{results}/config.yaml``, and a log and a benchmark per job under ``{results}/logs/`` and
+``{results}/config.yaml``, ``{results}/cleanrl/`` (the PPO-vs-CleanRL comparison),
+``{results}/evidence.json`` (what was published to ``docs/evidence/``), and a log and a benchmark per job under ``{results}/logs/`` and
 ``{results}/benchmarks/``.
 
 Paths are plain strings joined with ``/`` (the workflow's input and output patterns), so any
@@ -132,6 +133,17 @@ class ResultsTree:
     @property
     def benchmarks(self) -> str:
         return self._sub("benchmarks")
+
+    @property
+    def cleanrl(self) -> str:
+        """``benchmarks/cleanrl_compare.py``'s default ``--out`` for this tree: ``comparison.md``,
+        ``comparison.json`` and the compared runs."""
+        return self._sub("cleanrl")
+
+    @property
+    def evidence_record(self) -> str:
+        """What rule ``evidence_docs`` last published from this tree (folder, files, commit)."""
+        return self._sub("evidence.json")
 
     @property
     def config_yaml(self) -> str:

@@ -1,0 +1,133 @@
+"""benchmarks/cleanrl_compare.py: the windows, the table and the verdict on fixture curves, and
+the runner's episode recording on a fake vector env (the runs themselves are not unit-tested)."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="module")
+def cmp():
+    return _load("cleanrl_compare")
+
+
+def test_window_means_assign_episodes_by_their_end_step(cmp):
+    # 100k steps, 25k windows: 4 windows; step 25,000 opens the second; 100,352 (past N, our last
+    # batch) falls in the last
+    eps = [(10, 1.0), (24_999, 3.0), (25_000, 10.0), (80_000, 5.0), (100_352, 7.0)]
+    assert cmp.window_means(eps, 100_000, 25_000) == [(2.0, 2), (10.0, 1), (None, 0), (6.0, 2)]
+    heads = [cmp._window_label(r) for r in cmp.summarize({1: eps}, 100_000, 25_000)]
+    assert heads == ["0-25k", "25k-50k", "50k-75k", "75k-end"]
+    assert cmp.n_windows(99_328, 25_000) == 4 and cmp.n_windows(100_001, 25_000) == 5
+
+
+def test_summarize_over_seeds_skips_seeds_without_episodes(cmp):
+    runs = {1: [(1, 0.0), (30, 4.0)], 2: [(2, 2.0), (31, 8.0), (32, 10.0)], 3: [(3, 6.0)]}
+    rows = cmp.summarize(runs, 40, 20)
+    first, last = rows
+    assert first["seed_means"] == {"1": 0.0, "2": 2.0, "3": 6.0}
+    assert (first["mean"], first["min"], first["max"], first["episodes"]) == (8 / 3, 0.0, 6.0, 3)
+    # seed 3 has no episode in [20, end): the mean is over seeds 1 (4) and 2 (9)
+    assert last["seed_means"]["3"] is None and last["seeds"] == 2
+    assert (last["mean"], last["min"], last["max"], last["episodes"]) == (6.5, 4.0, 9.0, 3)
+    assert (last["start"], last["end"]) == (20, None)
+
+
+@pytest.mark.parametrize(
+    "ours, expected",
+    [(5.0, "inside"), (4.0, "inside"), (9.0, "inside"), (9.5, "above"), (3.9, "below")],
+)
+def test_verdict_against_the_reference_range(cmp, ours, expected):
+    v = cmp.verdict({"mean": ours}, {"min": 4.0, "max": 9.0})
+    assert v == {"verdict": expected, "ours": ours, "ref_min": 4.0, "ref_max": 9.0}
+
+
+def test_verdict_without_data(cmp):
+    assert cmp.verdict({"mean": None}, {"min": 1.0, "max": 2.0})["verdict"] == "no data"
+    assert cmp.verdict({"mean": 1.0}, {"min": None, "max": None})["verdict"] == "no data"
+
+
+def test_compare_and_markdown_on_fixture_curves(cmp):
+    # RoadRunner: ours ends at 1,500 / 2,000 / 2,500 (mean 2,000), CleanRL 1,000 .. 1,800: above.
+    # Boxing: ours 3, CleanRL 2 .. 5: inside.
+    eps = {
+        "a2d": {
+            "RoadRunner": {1: [(10, 100.0), (90, 1500.0)], 2: [(90, 2000.0)], 3: [(95, 2500.0)]},
+            "Boxing": {1: [(60, 3.0)], 2: [(70, 2.0), (80, 4.0)], 3: [(75, 3.0)]},
+        },
+        "cleanrl": {
+            "RoadRunner": {1: [(80, 1000.0)], 2: [(85, 1800.0)], 3: [(99, 1200.0)]},
+            "Boxing": {1: [(60, 2.0)], 2: [(61, 5.0)], 3: [(10, -9.0), (62, 4.0)]},
+        },
+    }
+    res = cmp.compare(eps, 100, 50)
+    assert res["games"]["RoadRunner"]["verdict"]["verdict"] == "above"
+    assert res["games"]["RoadRunner"]["verdict"]["ours"] == 2000.0
+    assert res["games"]["Boxing"]["verdict"] == {
+        "verdict": "inside", "ours": 3.0, "ref_min": 2.0, "ref_max": 5.0,
+    }  # fmt: skip
+    md = cmp.render_markdown(res, [1, 2, 3])
+    assert "| game | implementation | 0-50 | 50-end |" in md
+    assert (
+        "| RoadRunner | a2d `vanilla` | 100.0 [100.0, 100.0] (1) | 2,000.0 [1,500.0, 2,500.0] (3) |"
+        in md
+    )
+    assert "| Boxing | CleanRL ppo_atari.py | -9.0 [-9.0, -9.0] (1) | 3.7 [2.0, 5.0] (3) |" in md
+    assert "| RoadRunner | 2,000.0 | [1,000.0, 1,800.0] | above |" in md
+    assert "| Boxing | 3.0 | [2.0, 5.0] | inside |" in md
+
+
+def test_reads_cleanrl_csv_and_our_tensorboard_episodes(cmp, tmp_path):
+    p = tmp_path / "episodes.csv"
+    p.write_text("global_step,episodic_return,episodic_length\n544,0.0,297\n2960,100.0,1100\n")
+    assert cmp.read_cleanrl_episodes(p) == [(544, 0.0), (2960, 100.0)]
+    from torch.utils.tensorboard import SummaryWriter
+
+    w = SummaryWriter(str(tmp_path / "run" / "tb"))
+    for step, ret in [(8, 10.0), (1024, 250.0)]:
+        w.add_scalar("charts/episodic_return", ret, step)
+    w.add_scalar("charts/test_mean", 99.0, 0)  # a test evaluation: not a training episode
+    w.close()
+    assert cmp.read_a2d_episodes(tmp_path / "run") == [(8, 10.0), (1024, 250.0)]
+
+
+def test_runner_records_the_episodes_of_the_vector_env(tmp_path):
+    """The runner's SyncVectorEnv subclass writes one row per finished game at CleanRL's
+    global_step (vector steps x envs), with the inner RecordEpisodeStatistics' return."""
+    import gymnasium as gym
+
+    runner = _load("cleanrl_runner")
+    path = tmp_path / "ep.csv"
+    cls = runner.episode_logging_vector_env(path)
+
+    def make(n):
+        def thunk():
+            env = gym.make("CartPole-v1")
+            env = gym.wrappers.TimeLimit(env.unwrapped, max_episode_steps=n)
+            return gym.wrappers.RecordEpisodeStatistics(env)
+
+        return thunk
+
+    envs = cls([make(3), make(5)])  # episodes of 3 and 5 steps (reward 1 a step)
+    envs.reset(seed=1)
+    for _ in range(6):
+        envs.step(envs.action_space.sample())
+    envs.close()
+    with path.open(newline="") as f:
+        rows = [(int(r["global_step"]), float(r["episodic_return"])) for r in csv.DictReader(f)]
+    # env 0 ends at vector step 3 (global 6); env 1 at step 5 (global 10); under gymnasium 1.x's
+    # next-step autoreset env 0 resets at step 4 and its second game has 2 steps by step 6
+    assert rows == [(6, 3.0), (10, 5.0)]
