@@ -1,6 +1,9 @@
 # Training of the fixed architectures: manual nets and teachers (rule train), the manual baselines
 # at A2D's pipeline's env steps (train_budget) and distilled from the teacher (train_kd); the
-# searched nets are retrained in search.smk.
+# searched nets are retrained in search.smk. These are the longest jobs of a preset (a manual net
+# of 100k steps took 422-969 s in the quick preset, a search 161-222 s), so they get
+# `priority: 1`: with few cores Snakemake starts them first and the short jobs fill in around
+# them, instead of a long baseline running alone at the end.
 
 
 rule train:
@@ -15,6 +18,7 @@ rule train:
         TREE.benchmark("train", RUN)
     wildcard_constraints:
         arch=MANUAL_ARCH,  # searched nets: rule retrain; `_kd`, `_eq` runs: the rules below
+    priority: 1
     threads: TRAIN_THREADS
     resources:
         mem_mb=TRAIN_MEM_MB,
@@ -40,6 +44,7 @@ rule train_budget:
         TREE.benchmark("train_budget", RUN)
     wildcard_constraints:
         arch=MANUAL_ARCH,
+    priority: 1
     threads: TRAIN_THREADS
     resources:
         mem_mb=TRAIN_MEM_MB,
@@ -69,6 +74,7 @@ rule train_kd:
         TREE.benchmark("train_kd", RUN)
     wildcard_constraints:
         arch=KD_ARCH,  # a manual net, `{arch}_eq` one of equal budget
+    priority: 1
     threads: TRAIN_THREADS
     resources:
         mem_mb=TRAIN_MEM_MB,
