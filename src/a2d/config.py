@@ -44,12 +44,16 @@ Precision = Literal["auto", "fp32", "bf16"]
 Norm = Literal["none", "batch", "group"]
 SearchMode = Literal["hard", "soft"]
 Optimisation = Literal["one_level", "bi_level"]
+Cost = Literal["macs", "latency"]
+CostTarget = Literal["onnxruntime-cpu", "torch-cpu", "cuda"]
 
 DEVICES: tuple[str, ...] = typing.get_args(Device)
 PRECISIONS: tuple[str, ...] = typing.get_args(Precision)
 NORMS: tuple[str, ...] = typing.get_args(Norm)
 SEARCH_MODES: tuple[str, ...] = typing.get_args(SearchMode)
 OPTIMISATIONS: tuple[str, ...] = typing.get_args(Optimisation)
+COSTS: tuple[str, ...] = typing.get_args(Cost)
+COST_TARGETS: tuple[str, ...] = typing.get_args(CostTarget)
 
 _RANGE_KEYS = {"ge": "minimum", "gt": "exclusiveMinimum", "le": "maximum", "lt": "exclusiveMaximum"}
 
@@ -240,6 +244,17 @@ class SearchConfig:
     """MACs_ref = the MACs of this architecture."""
     macs_band: list[float] | None = setting(None, length=2, items=dict(gt=0))
     """Optional [low, high] MACs of the derived net: lambda_f doubles above it, halves below."""
+    cost: Cost = "macs"
+    """The cost term of the search loss. macs (the paper): lambda_f * E_alpha[MACs] / MACs_ref;
+    latency (beyond the paper, as FBNet): lambda_f * E_alpha[latency] / latency_ref, from a
+    per-cell latency table measured on search.cost_target (`a2d cost-table`), latency_ref = the
+    table's measured latency of search.macs_ref_arch."""
+    cost_target: CostTarget = "onnxruntime-cpu"
+    """cost: latency only: where the latency table is measured, batch 1: onnxruntime-cpu (the
+    ONNX export's runtime), torch-cpu (PyTorch eager) or cuda (PyTorch eager on the GPU)."""
+    latency_band: list[float] | None = setting(None, length=2, items=dict(gt=0))
+    """cost: latency only: optional [low, high] table-predicted latency (ms) of the derived net:
+    lambda_f doubles above it, halves below (the latency analogue of macs_band)."""
     eval_interval: int | None = setting(None, ge=1)
     """Steps between test evaluations of the argmax architecture during a search (Fig 2);
     None: eval.interval, but at least 8 points per search."""
@@ -782,9 +797,17 @@ def check_train_config(tc: TrainConfig) -> None:
             f"ppo.num_envs*ppo.num_steps ({p.batch_size}) must be divisible by "
             f"ppo.num_minibatches ({p.num_minibatches})"
         )
-    band = tc.search.macs_band
-    if band is not None and not (len(band) == 2 and 0 < band[0] < band[1]):
-        raise ConfigError(f"search.macs_band must be [low, high] with 0 < low < high; got {band}")
+    for key in ("macs_band", "latency_band"):
+        band = getattr(tc.search, key)
+        if band is not None and not (len(band) == 2 and 0 < band[0] < band[1]):
+            raise ConfigError(f"search.{key} must be [low, high] with 0 < low < high; got {band}")
+    wrong = {"macs": "latency_band", "latency": "macs_band"}.get(tc.search.cost)
+    if wrong and getattr(tc.search, wrong) is not None:
+        right = "macs_band" if wrong == "latency_band" else "latency_band"
+        raise ConfigError(
+            f"search.{wrong} does not apply with search.cost: {tc.search.cost}; "
+            f"use search.{right} (or search.cost: {'latency' if wrong == 'latency_band' else 'macs'})"
+        )
     if p.num_envs % tc.env.async_groups:
         raise ConfigError(
             f"env.async_groups ({tc.env.async_groups}) must divide ppo.num_envs ({p.num_envs})"
