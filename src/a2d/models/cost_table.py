@@ -61,9 +61,7 @@ class CostTableError(A2DError):
 def check_target(target: str) -> None:
     """Refuse an unknown target, or ``cuda`` without a GPU, with one line naming the valid ones."""
     if target not in COST_TARGETS:
-        raise CostTableError(
-            f"unknown cost target {target!r}; valid: {', '.join(COST_TARGETS)}"
-        )
+        raise CostTableError(f"unknown cost target {target!r}; valid: {', '.join(COST_TARGETS)}")
     if target == "cuda" and not torch.cuda.is_available():
         valid = [t for t in COST_TARGETS if t != "cuda"]
         raise CostTableError(
@@ -323,7 +321,9 @@ def read_cost_table(path: str | Path) -> dict[str, Any]:
     try:
         table = json.loads(Path(path).read_text())
     except FileNotFoundError:
-        raise CostTableError(f"cost table not found: {path} (make it with a2d cost-table)") from None
+        raise CostTableError(
+            f"cost table not found: {path} (make it with a2d cost-table)"
+        ) from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise CostTableError(f"cost table {path} cannot be read: {str(e)[:120]}") from None
     if not isinstance(table, dict) or table.get("format") != FORMAT:
@@ -358,9 +358,11 @@ def check_matches(table: dict[str, Any], spec: dict[str, Any], norm: str, where:
 def table_matrix(table: dict[str, Any]) -> tuple[list[list[float]], float, list[str]]:
     """``(ms[cell][op index], fixed_ms, choices)``: the shape of ``cell_macs_table``'s result."""
     choices = list(table["choices"])
-    return [[float(r["ms"][op]) for op in choices] for r in table["cells"]], float(
-        table["fixed_ms"]
-    ), choices
+    return (
+        [[float(r["ms"][op]) for op in choices] for r in table["cells"]],
+        float(table["fixed_ms"]),
+        choices,
+    )
 
 
 def predict_ms(table: dict[str, Any], ops: list[str]) -> float:
