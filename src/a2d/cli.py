@@ -276,6 +276,7 @@ def cmd_cost_table(args) -> None:
         threads=args.threads,
         repeats=args.repeats,
         warmup=args.warmup,
+        statistic=args.statistic,
         log=lambda s: print(s, flush=True),
     )
     write_cost_table(out, table)
@@ -562,6 +563,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=_int_arg("--threads", 1),
         default=1,
         help="CPU threads (default 1, as the export's latency)",
+    )
+    p.add_argument(
+        "--statistic",
+        choices=["median", "min"],
+        default="median",
+        help="of the timed calls (default median; min is less disturbed on a busy machine)",
     )
     cfg_opts(p)
     p.set_defaults(fn=cmd_cost_table)
