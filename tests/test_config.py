@@ -482,5 +482,7 @@ def test_search_cost_keys_and_their_bands():
         ConfigError, match="search.latency_band does not apply with search.cost: macs"
     ):
         config.train_config({"search": {"latency_band": [0.5, 1.0]}})
-    with pytest.raises(ConfigError, match="search.macs_band does not apply with search.cost: latency"):
+    with pytest.raises(
+        ConfigError, match="search.macs_band does not apply with search.cost: latency"
+    ):
         config.train_config({"search": {"cost": "latency", "macs_band": [1e6, 2e6]}})

@@ -309,9 +309,9 @@ def test_attaching_a_controller_leaves_the_agents_parameters_alone(macs_table):
 # ---- the latency cost (search.cost: latency)
 
 
-def latency_table(n=14, k=len(CELL_OPS)) -> list[list[float]]:
-    """A synthetic table (ms): distinct positive values, op j of cell i = 0.01 * (i + 1) * (j + 1)."""
-    return [[0.01 * (i + 1) * (j + 1) for j in range(k)] for i in range(n)]
+def latency_table(n=14) -> list[list[float]]:
+    """A synthetic table (ms): op j of cell i costs 0.01 * (i + 1) * (j + 1)."""
+    return [[0.01 * (i + 1) * (j + 1) for j in range(len(CELL_OPS))] for i in range(n)]
 
 
 def test_expected_latency_at_uniform_alpha_and_argmax(supernet, macs_table):

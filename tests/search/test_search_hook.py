@@ -276,7 +276,9 @@ def test_latency_cost_term_band_and_curve(make_latency_hook):
     # uniform alpha: 0.2 * (0.4 + 0.01 * 105 * 5) / 0.8
     assert float(terms["latency"].detach()) == pytest.approx(0.2 * (0.4 + 5.25) / 0.8)
     terms["latency"].backward()
-    g = hook.ctl.alpha.grad  # at uniform alpha: dearer than a cell's mean op (j > 4) up, cheaper down
+    g = (
+        hook.ctl.alpha.grad
+    )  # at uniform alpha: dearer than a cell's mean op (j > 4) up, cheaper down
     assert (g[:, :4] < 0).all() and (g[:, 5:] > 0).all()
     writer = Writer()
     hook.on_iteration_end(1, 64, writer)
@@ -292,9 +294,7 @@ def test_latency_cost_refuses_a_missing_or_foreign_table(make_latency_hook, tmp_
     from a2d.models.cost_table import CostTableError
 
     with pytest.raises(ValueError, match="needs a cost table"):
-        SearchHook(
-            supernet_spec(), SearchConfig(cost="latency"), ONE_LEVEL, 4, MACS_REF, tmp_path
-        )
+        SearchHook(supernet_spec(), SearchConfig(cost="latency"), ONE_LEVEL, 4, MACS_REF, tmp_path)
     other = synthetic_table({**supernet_spec(), "fc": 256})
     with pytest.raises(CostTableError, match="another supernet spec"):
         make_latency_hook(table=other)
