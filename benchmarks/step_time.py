@@ -6,8 +6,8 @@
 Nets (`--nets`): `vanilla`; `derived_<op>` (every one of the 14 cells = <op>, e.g.
 derived_k3_e3); `hard_<op>` (the search's supernet in hard mode, alpha pinned to <op> in every
 cell, so the net that runs is derived_<op>, with the straight-through weights and alpha's
-gradient of the real search); `stem4_<op>` (derived_<op> with a stride-4 stem instead of 2: an
-alternative measured for information, not the search space). Each net is measured in its own
+gradient of the real search); `stem4_<op>` (derived_<op> with `search.stem_stride: 4`, a
+5x5 stride-4 stem: an option, not the paper's search space). Each net is measured in its own
 subprocess (1 intra-op thread by default), `--repeats` steps after 2 warm-up steps; each gets the
 median and minimum wall time and CPU time (process time: the one to compare on a busy machine,
 where other processes' time slices inflate the wall clock but not this process's CPU time),
@@ -56,11 +56,7 @@ def build_net(name: str, n_actions: int):
         net = build(derived_spec([op] * 14), n_actions)
         return net, [], count_macs(net)
     if kind == "stem4":
-        spec = derived_spec([op] * 14)
-        del spec["ops"]  # the layers no longer match the search space's layout
-        spec["layers"][0] = {**spec["layers"][0], "s": 4}
-        spec["arch"] = name
-        net = build(spec, n_actions)
+        net = build(derived_spec([op] * 14, name, stem_stride=4), n_actions)
         return net, [], count_macs(net)
     if kind == "hard":
         from a2d.search.controller import ArchController

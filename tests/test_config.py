@@ -59,6 +59,7 @@ def test_unknown_key_in_yaml_file(tmp_path):
         ({"eval": {"sticky": 1.5}}, "eval.sticky"),
         ({"env": {"frameskip": 0}}, "env.frameskip"),
         ({"model": {"norm": "layer"}}, "model.norm"),
+        ({"search": {"stem_stride": 3}}, "search.stem_stride"),
         ({"device": "tpu"}, "device"),
         ({"precision": "fp16"}, "precision"),
         ({"env": {"async_groups": 0}}, "env.async_groups"),

@@ -606,6 +606,27 @@ def test_slurm_submits_every_job_but_the_local_rules(repo, smoke_dry_run):
     assert (stats["total"], submitted) == (71, 58)
 
 
+def test_slurm_test_runs_every_rule_with_one_seed(repo, venv_bin, venv_env, tmp_path):
+    """The SLURM test runs the smoke preset with one seed (the local smoke DAG test runs both):
+    still every rule, 30 of its 43 jobs submitted (docs/gpu-and-clusters.md quotes this)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("check", repo / "tests/slurm/check_slurm_run.py")
+    check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(check)
+    script = (repo / "tests/slurm/run_slurm_test.sh").read_text()
+    assert "seeds: [1]" in script  # the overlay the script writes beside presets/smoke.yaml
+    smoke = repo / "presets" / "smoke.yaml"
+    p = dry_run(repo, venv_bin, venv_env, tmp_path, {"seeds": [1]}, configfiles=[smoke])
+    assert p.returncode == 0, p.stderr[-3000:]
+    stats = job_stats(p.stdout)
+    p2 = dry_run(repo, venv_bin, venv_env, tmp_path / "two", configfiles=[smoke])
+    assert set(stats) == set(job_stats(p2.stdout))  # every rule of the two-seed DAG
+    local = check.local_rules(repo)
+    submitted = sum(n for rule, n in stats.items() if rule != "total" and rule not in local)
+    assert (stats["total"], submitted) == (43, 30)
+
+
 TRAINING_RULES = {"train", "train_budget", "train_kd", "search", "retrain", "retrain_nokd"}
 
 

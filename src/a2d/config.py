@@ -46,6 +46,7 @@ SearchMode = Literal["hard", "soft"]
 Optimisation = Literal["one_level", "bi_level"]
 Cost = Literal["macs", "latency"]
 CostTarget = Literal["onnxruntime-cpu", "torch-cpu", "cuda"]
+StemStride = Literal[2, 4]
 
 DEVICES: tuple[str, ...] = typing.get_args(Device)
 PRECISIONS: tuple[str, ...] = typing.get_args(Precision)
@@ -258,6 +259,11 @@ class SearchConfig:
     eval_interval: int | None = setting(None, ge=1)
     """Steps between test evaluations of the argmax architecture during a search (Fig 2);
     None: eval.interval, but at least 8 points per search."""
+    stem_stride: StemStride = 2
+    """Stride of the supernet's stem (docs/search-space.md#stem-stride). 2: the paper's 3x3
+    stride-2 stem, the first cells at 42x42. 4: a 5x5 stride-4 stem (no input pixel skipped),
+    every cell at a quarter of the area: about 3.5x faster to train on a CPU, a smaller and
+    different search space; not the paper's."""
     bilevel_alpha_share: float = setting(0.25, gt=0, lt=1)
     """Bi-level only: the share of each PPO iteration's rollout held out of the weights' update
     (a random split per iteration) for alpha's steps; the weights take their usual

@@ -119,10 +119,13 @@ def test_a_small_spec_on_onnxruntime(tmp_path):
 def test_cli_writes_a_readable_table(tmp_path, capsys, monkeypatch):
     out = tmp_path / "cost" / "torch-cpu.json"
     argv = ["cost-table", "--target", "torch-cpu", "--out", str(out), "--repeats", "1"]
-    assert main([*argv, "--warmup", "0", "--set", "model.fc_dim=256"]) == 0
+    set_ = ["--set", "model.fc_dim=256", "--set", "search.stem_stride=4"]
+    assert main([*argv, "--warmup", "0", *set_]) == 0
     assert f"wrote {out}" in capsys.readouterr().out
     t = read_cost_table(out)
-    assert t["spec"] == {**supernet_spec(), "fc": 256} and t["repeats"] == 1
+    # the table follows the search's supernet: its stem stride and FC width
+    assert t["spec"] == {**supernet_spec(stem_stride=4), "fc": 256} and t["repeats"] == 1
+    assert t["cells"][0]["input_shape"] == [16, 21, 21]  # a stride-4 stem: 84 -> 21
     assert not [p for p in out.parent.iterdir() if p != out]  # no temporary file left
     out.write_text(json.dumps({**t, "format": "other"}))
     with pytest.raises(CostTableError, match="is not a cost table"):

@@ -9,7 +9,15 @@ import torch
 from torch import nn
 
 from a2d.models import build, count_macs
-from a2d.models.builder import SUPERNET_STAGES, _cell_layout, derived_spec, supernet_spec
+from a2d.models.builder import (
+    SUPERNET_STAGES,
+    ArchError,
+    _cell_layout,
+    check_spec,
+    derived_spec,
+    stem_layer,
+    supernet_spec,
+)
 from a2d.models.cost import cell_macs_table
 from a2d.models.ops import CELL_OPS, OPS, MixedOp, Skip
 
@@ -165,3 +173,29 @@ def test_signal_does_not_fade_through_fourteen_cells(op):
     with torch.no_grad():
         ref = vanilla.features(x)
     assert feats.std() > 0.2 * ref.std()
+
+
+# ---- search.stem_stride: 4 (an option, not the paper's search space)
+
+
+def test_stride4_stem_quarter_area_and_macs_table():
+    net = build(supernet_spec(stem_stride=4), N_ACTIONS).eval()
+    x = torch.zeros(2, 4, 84, 84, dtype=torch.uint8)
+    stem = net.body[0]
+    assert stem(x.float()).shape == (2, 16, 21, 21)  # 5x5, stride 4, padding 2 on 84x84
+    rows, fixed, choices = cell_macs_table(supernet_spec(stem_stride=4), N_ACTIONS)
+    for ops in (["k3_e3"] * 14, random_ops(7)):
+        spec = derived_spec(ops, stem_stride=4)
+        check_spec(spec)  # layers and ops agree for a stride-4 stem too
+        macs = count_macs(build(spec, N_ACTIONS))
+        assert macs == fixed + sum(rows[i][choices.index(op)] for i, op in enumerate(ops))
+        assert macs < count_macs(build(derived_spec(ops), N_ACTIONS)) / 2.5
+
+
+def test_stem_stride_refused_outside_its_choices():
+    with pytest.raises(ArchError, match="stem stride must be one of 2, 4"):
+        stem_layer(3)
+    spec = derived_spec(["k3_e1"] * 14, stem_stride=4)
+    spec["layers"][0] = {**spec["layers"][0], "k": 3}  # not the stride-4 stem of the layout
+    with pytest.raises(ArchError, match="do not match 'ops'"):
+        check_spec(spec)

@@ -7,6 +7,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from a2d.rl.evaluate import _summary
+
 OBS_SHAPE = (4, 84, 84)
 
 #: a small net, so that a run of a few thousand steps takes seconds
@@ -124,15 +126,7 @@ def bandit_evaluate(agent, game, episodes, eval_cfg, env_cfg, seed, device="cpu"
     finally:
         agent.train(was_training)
     scores = [float(probs[c, CORRECT[c]]) for c in range(4)]
-    return {
-        "mean": float(np.mean(scores)),
-        "std": float(np.std(scores)),
-        "episodes": len(scores),
-        "scores": scores,
-        "frame_cap": eval_cfg.frame_cap,
-        "sticky": eval_cfg.sticky,
-        "noop_max": eval_cfg.noop_max,
-    }
+    return _summary(scores, eval_cfg)  # the eval.json fields, as the real evaluation writes them
 
 
 # ---- a scripted env whose frames say when they were seen and whose reward names the action ----

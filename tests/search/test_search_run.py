@@ -324,3 +324,23 @@ def test_the_latency_table_must_be_given_and_fit(tmp_path):
     with pytest.raises(A2DError, match="--cost-table is used only with search.cost: latency"):
         run_search(*dnas, tmp_path / "c", tc, cost_table=table, **QUIET)
     assert not any((tmp_path / d).exists() for d in "abc")  # refused before any work
+
+
+def test_stride4_stem_search_derives_a_stride4_net(tmp_path):
+    """search.stem_stride: 4 runs the supernet with the 5x5 stride-4 stem; derive keeps it."""
+    tc = tiny_cfg()
+    tc.search.steps = 128
+    tc.search.warmup = 0.5
+    tc.search.stem_stride = 4
+    run_search(
+        "Breakout", "vanilla_dnas", MethodConfig(0, 0, "one_level"), None, SEED,
+        tmp_path / "s4", tc, **QUIET,
+    )  # fmt: skip
+    ckpt = load_torch(tmp_path / "s4" / "supernet.pt")
+    assert ckpt["spec"]["layers"][0] == {"op": "conv", "c": 16, "k": 5, "s": 4}
+    arch = derive(tmp_path / "s4" / "supernet.pt", tmp_path / "arch.json")
+    assert arch["layers"][0] == {"op": "conv", "c": 16, "k": 5, "s": 4}
+    net = build(get_spec(str(tmp_path / "arch.json")), 4)
+    assert count_macs(net) == arch["macs"]
+    stride2 = build({"ops": arch["ops"]}, 4)  # the same ops in the paper's layout
+    assert count_macs(stride2) > 2.5 * arch["macs"]  # the cells see a quarter of the area

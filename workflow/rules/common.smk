@@ -234,10 +234,13 @@ def all_targets():
 # table on search.cost_target, made once per results tree by rule cost_table
 LATENCY_COST = config["search"]["cost"] == "latency"
 COST_TARGET = config["search"]["cost_target"]
-# what the table depends on: the supernet (model) and the reference net of the normalisation
+# what the table depends on: the supernet (model, stem stride) and the normalisation's reference net
 COST_CFG = shlex.quote(
     json.dumps(
-        {"model": config["model"], "search": {"macs_ref_arch": config["search"]["macs_ref_arch"]}}
+        {
+            "model": config["model"],
+            "search": {k: config["search"][k] for k in ("macs_ref_arch", "stem_stride")},
+        }
     )
 )
 

@@ -74,12 +74,27 @@ def _cell_layout(stages=SUPERNET_STAGES) -> list[tuple[int, int]]:
     return [(c, s if i == 0 else 1) for c, n, s in stages for i in range(n)]
 
 
-def supernet_layers(cell_ops: list[str] | None, stages=SUPERNET_STAGES) -> list[dict[str, Any]]:
+#: The supernet's stem per stride (docs/search-space.md#stem-stride): 2 is the paper's 3x3
+#: stride-2 stem; 4 is an option, 5x5 so that a stride of 4 skips no input pixel.
+STEMS = {2: {"op": "conv", "c": 16, "k": 3, "s": 2}, 4: {"op": "conv", "c": 16, "k": 5, "s": 4}}
+
+
+def stem_layer(stem_stride: int = 2) -> dict[str, Any]:
+    if stem_stride not in STEMS:
+        raise ArchError(
+            f"stem stride must be one of {', '.join(map(str, STEMS))}, got {stem_stride!r}"
+        )
+    return dict(STEMS[stem_stride])
+
+
+def supernet_layers(
+    cell_ops: list[str] | None, stages=SUPERNET_STAGES, stem_stride: int = 2
+) -> list[dict[str, Any]]:
     """Stem -> cells -> 1x1 head conv to 64 ch. ``cell_ops=None``: every cell a mixed op."""
     layout = _cell_layout(stages)
     if cell_ops is not None and len(cell_ops) != len(layout):
         raise ArchError(f"this search space has {len(layout)} cells, got {len(cell_ops)} ops")
-    layers: list[dict[str, Any]] = [{"op": "conv", "c": 16, "k": 3, "s": 2}]
+    layers: list[dict[str, Any]] = [stem_layer(stem_stride)]
     for i, (c, s) in enumerate(layout):
         op = "mixed" if cell_ops is None else cell_ops[i]
         if cell_ops is not None and op not in CELL_OPS:
@@ -90,19 +105,26 @@ def supernet_layers(cell_ops: list[str] | None, stages=SUPERNET_STAGES) -> list[
 
 
 @register_arch("supernet")
-def supernet_spec(stages=SUPERNET_STAGES) -> dict[str, Any]:
+def supernet_spec(stages=SUPERNET_STAGES, stem_stride: int = 2) -> dict[str, Any]:
     """The search space: 14 cells, each a choice among the 9 CELL_OPS."""
-    return {"arch": "supernet", "layers": supernet_layers(None, stages), "fc": 512}
+    return {"arch": "supernet", "layers": supernet_layers(None, stages, stem_stride), "fc": 512}
+
+
+def spec_stem_stride(spec: dict[str, Any]) -> int:
+    """The stem stride of a supernet or derived spec (2 where the first layer says nothing)."""
+    layers = spec.get("layers") or [{}]
+    stride = layers[0].get("s", 2) if isinstance(layers[0], dict) else 2
+    return stride if stride in STEMS else 2
 
 
 def derived_spec(
-    cell_ops: list[str], name: str = "derived", stages=SUPERNET_STAGES
+    cell_ops: list[str], name: str = "derived", stages=SUPERNET_STAGES, stem_stride: int = 2
 ) -> dict[str, Any]:
     """A searched net: the supernet layout with one fixed op per cell."""
     return {
         "arch": name,
         "ops": list(cell_ops),
-        "layers": supernet_layers(list(cell_ops), stages),
+        "layers": supernet_layers(list(cell_ops), stages, stem_stride),
         "fc": 512,
     }
 
@@ -202,7 +224,7 @@ def check_spec(spec: Any, where: str = "spec") -> None:
             raise ArchError(f"{where}: unknown cell op {bad[0]!r}; valid: {', '.join(CELL_OPS)}")
         if "layers" not in spec:  # a bare list of cell ops: the derived layout
             spec["layers"] = supernet_layers(ops)
-        elif spec["layers"] != supernet_layers(ops):
+        elif spec["layers"] != supernet_layers(ops, stem_stride=spec_stem_stride(spec)):
             raise ArchError(
                 f"{where}: 'layers' do not match 'ops' (the derived layout of those ops)"
             )

@@ -13,7 +13,7 @@ from a2d import A2DError
 from a2d.checkpoint import CheckpointError, atomic_torch_save, atomic_write_json, load_torch
 from a2d.config import MethodConfig, TrainConfig
 from a2d.models import build, get_spec
-from a2d.models.builder import derived_spec, supernet_spec
+from a2d.models.builder import derived_spec, spec_stem_stride, supernet_spec
 from a2d.models.cost import count_macs, count_params, cpu_latency_ms
 from a2d.rl.ppo import held_out_size, train
 from a2d.search.distill import DistillHook
@@ -25,7 +25,7 @@ SUPERNET_FORMAT = "a2d-supernet-v1"
 
 def search_spec(tc: TrainConfig) -> dict[str, Any]:
     """The supernet spec a search with these settings runs (and its cost table is measured on)."""
-    return {**supernet_spec(), "fc": tc.model.fc_dim}
+    return {**supernet_spec(stem_stride=tc.search.stem_stride), "fc": tc.model.fc_dim}
 
 
 def load_search_cost_table(path: str | Path | None, tc: TrainConfig) -> dict[str, Any] | None:
@@ -218,7 +218,11 @@ def derive(supernet: str | Path, out: str | Path, name: str | None = None) -> di
     check_supernet_payload(ckpt, f"supernet checkpoint {supernet}")
     alpha = ckpt["alpha"]
     ops = [ckpt["choices"][j] for j in alpha.argmax(-1).tolist()]
-    spec = {**derived_spec(ops, name or f"{ckpt['method']}"), "fc": ckpt["spec"].get("fc", 512)}
+    stem_stride = spec_stem_stride(ckpt["spec"])
+    spec = {
+        **derived_spec(ops, name or f"{ckpt['method']}", stem_stride=stem_stride),
+        "fc": ckpt["spec"].get("fc", 512),
+    }
     net = build(spec, ckpt["n_actions"], norm=ckpt["norm"])
     probs = torch.softmax(alpha, -1)
     arch = {
