@@ -487,3 +487,10 @@ def test_search_cost_keys_and_their_bands():
         ConfigError, match="search.macs_band does not apply with search.cost: latency"
     ):
         config.train_config({"search": {"cost": "latency", "macs_band": [1e6, 2e6]}})
+
+
+def test_the_workflow_refuses_a_band_of_the_other_cost_before_any_job():
+    cfg = config.complete({"search": {"cost": "latency", "macs_band": [1e6, 2e6]}})
+    with pytest.raises(ConfigError, match=r"set search.macs_band: null"):
+        config.check_workflow(cfg)
+    config.check_workflow(config.complete({"search": {"cost": "latency"}}))

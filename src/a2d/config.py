@@ -732,8 +732,10 @@ def validate(cfg: dict[str, Any]) -> None:
 
 def check_workflow(cfg: dict[str, Any]) -> None:
     """What the schema cannot say about a complete config: every method the workflow runs is in
-    the registry, and the figure/table lists only name methods of ``search.methods``."""
+    the registry, the figure/table lists only name methods of ``search.methods``, and the
+    cost bands fit ``search.cost``."""
     s = cfg["search"]
+    check_cost_bands(s)  # before any job: a search would refuse it only when it starts
     for m in {*s["methods"], *s["fig2_methods"], *s["ablation_methods"], s["main_method"]}:
         method(cfg, m)
     for m in {*s["fig2_methods"], *s["ablation_methods"]}:
@@ -795,6 +797,24 @@ def train_config(cfg: dict[str, Any]) -> TrainConfig:
     return tc
 
 
+def check_cost_bands(search: dict[str, Any]) -> None:
+    """``search.macs_band`` / ``latency_band``: [low, high] with 0 < low < high, and each only
+    with its own ``search.cost`` (the other band would be silently unused)."""
+    for key in ("macs_band", "latency_band"):
+        band = search.get(key)
+        if band is not None and not (len(band) == 2 and 0 < band[0] < band[1]):
+            raise ConfigError(f"search.{key} must be [low, high] with 0 < low < high; got {band}")
+    cost = search.get("cost", "macs")
+    wrong, right = (
+        ("latency_band", "macs_band") if cost == "macs" else ("macs_band", "latency_band")
+    )
+    if search.get(wrong) is not None:
+        raise ConfigError(
+            f"search.{wrong} does not apply with search.cost: {cost}; "
+            f"set search.{wrong}: null (and search.{right} for a band on the {cost} cost)"
+        )
+
+
 def check_train_config(tc: TrainConfig) -> None:
     """What the schema cannot say: relations between keys."""
     p = tc.ppo
@@ -803,17 +823,7 @@ def check_train_config(tc: TrainConfig) -> None:
             f"ppo.num_envs*ppo.num_steps ({p.batch_size}) must be divisible by "
             f"ppo.num_minibatches ({p.num_minibatches})"
         )
-    for key in ("macs_band", "latency_band"):
-        band = getattr(tc.search, key)
-        if band is not None and not (len(band) == 2 and 0 < band[0] < band[1]):
-            raise ConfigError(f"search.{key} must be [low, high] with 0 < low < high; got {band}")
-    wrong = {"macs": "latency_band", "latency": "macs_band"}.get(tc.search.cost)
-    if wrong and getattr(tc.search, wrong) is not None:
-        right = "macs_band" if wrong == "latency_band" else "latency_band"
-        raise ConfigError(
-            f"search.{wrong} does not apply with search.cost: {tc.search.cost}; "
-            f"use search.{right} (or search.cost: {'latency' if wrong == 'latency_band' else 'macs'})"
-        )
+    check_cost_bands(dataclasses.asdict(tc.search))
     if p.num_envs % tc.env.async_groups:
         raise ConfigError(
             f"env.async_groups ({tc.env.async_groups}) must divide ppo.num_envs ({p.num_envs})"

@@ -25,7 +25,7 @@ from a2d.models.ops import CELL_OPS
 
 #: How far the table's prediction may be from the measured latency of a whole derived net on
 #: torch-cpu (both timed by their fastest call, the statistic a busy machine disturbs least).
-#: On PyTorch eager the sum of the ops timed alone falls short of the whole net: -15 % to -32 %
+#: On PyTorch eager the sum of the ops timed alone falls short of the whole net: -13 % to -32 %
 #: on the 2-core box under load (docs/method.md#latency-aware-search-beyond-the-paper).
 TOLERANCE = 0.45
 FAST = dict(repeats=15, warmup=3, statistic="min")
