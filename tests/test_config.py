@@ -464,3 +464,33 @@ def test_check_workflow_method_lists():
         ConfigError, match=r"'a2d_\w+' is in a figure/table list but not in search.methods"
     ):
         config.check_workflow(bad)
+
+
+def test_search_cost_keys_and_their_bands():
+    tc = config.train_config({})
+    assert (tc.search.cost, tc.search.cost_target, tc.search.latency_band) == (
+        "macs",
+        "onnxruntime-cpu",
+        None,
+    )
+    tc = config.train_config({"search": {"cost": "latency", "latency_band": [0.5, 1.0]}})
+    assert tc.search.cost == "latency" and tc.search.latency_band == [0.5, 1.0]
+    with pytest.raises(ConfigError, match="search.cost_target"):
+        config.train_config({"search": {"cost_target": "tpu"}})
+    with pytest.raises(ConfigError, match=r"search.latency_band must be \[low, high\]"):
+        config.train_config({"search": {"cost": "latency", "latency_band": [2.0, 1.0]}})
+    with pytest.raises(
+        ConfigError, match="search.latency_band does not apply with search.cost: macs"
+    ):
+        config.train_config({"search": {"latency_band": [0.5, 1.0]}})
+    with pytest.raises(
+        ConfigError, match="search.macs_band does not apply with search.cost: latency"
+    ):
+        config.train_config({"search": {"cost": "latency", "macs_band": [1e6, 2e6]}})
+
+
+def test_the_workflow_refuses_a_band_of_the_other_cost_before_any_job():
+    cfg = config.complete({"search": {"cost": "latency", "macs_band": [1e6, 2e6]}})
+    with pytest.raises(ConfigError, match=r"set search.macs_band: null"):
+        config.check_workflow(cfg)
+    config.check_workflow(config.complete({"search": {"cost": "latency"}}))

@@ -703,3 +703,35 @@ def test_zero_jobs_per_gpu_fails_dry_run(repo, venv_bin, venv_env, tmp_path):
     assert p.returncode != 0
     out = p.stdout + p.stderr
     assert "resources.jobs_per_gpu" in out and "Job stats" not in out
+
+
+def search_job_inputs(stdout: str) -> list[list[str]]:
+    """The inputs of every `search` job a dry run lists."""
+    jobs = re.split(r"\n(?=(?:local)?rule \w+:)", stdout)
+    out = []
+    for job in jobs:
+        if job.startswith("rule search:"):
+            m = re.search(r"^\s+input: (.*)$", job, re.M)
+            out.append(m.group(1).split(", ") if m else [])
+    return out
+
+
+def test_the_search_depends_on_the_cost_table_only_with_the_latency_cost(
+    repo, venv_bin, venv_env, tmp_path, smoke_dry_run
+):
+    stdout, _, results = smoke_dry_run  # search.cost: macs (the default)
+    assert "cost_table" not in job_stats(stdout)
+    assert not any("/cost/" in f for inputs in search_job_inputs(stdout) for f in inputs)
+    preset = repo / "presets" / "smoke.yaml"
+    latency = {"search": {"cost": "latency", "cost_target": "torch-cpu"}}
+    p = dry_run(repo, venv_bin, venv_env, tmp_path, latency, configfiles=[preset])
+    assert p.returncode == 0, p.stderr[-3000:]
+    stats = job_stats(p.stdout)
+    assert stats["cost_table"] == 1  # one table for the whole tree
+    assert stats["total"] == job_stats(stdout)["total"] + 1
+    table = ResultsTree(tmp_path / "results").cost_table("torch-cpu")
+    searches = search_job_inputs(p.stdout)
+    assert len(searches) == stats["search"] and all(table in inputs for inputs in searches)
+    block = p.stdout[p.stdout.index("rule cost_table:") :].split("\n\n")[0]
+    assert f"output: {table}" in block
+    assert "logs/cost_table/torch-cpu.log" in block and "benchmarks/cost_table/" in block

@@ -1,4 +1,5 @@
-"""Command line: ``a2d train | search | derive | evaluate | random | teacher | info | export | play | games``.
+"""Command line: ``a2d train | search | derive | evaluate | random | teacher | info | export | play |
+games | cost-table``.
 
 Every option of a run is settable from YAML (``--config``, repeatable, merged in order as
 Snakemake merges config.yaml and a preset), from ``--set section.key=value`` and, for the common
@@ -236,6 +237,9 @@ def cmd_search(args) -> None:
         from a2d.teacher_file import teacher_agent_path
 
         teacher_agent_path(args.teacher)
+    from a2d.search.run import load_search_cost_table
+
+    load_search_cost_table(args.cost_table, tc)  # refuse a missing or mismatched table now
     _check_out(args.out, "dir")
     _claim_gpu(tc.device)
     config.resolve_device(tc.device)
@@ -249,6 +253,37 @@ def cmd_search(args) -> None:
         tc,
         log=lambda s: print(s, flush=True),
         force=args.force,
+        cost_table=args.cost_table,
+    )
+
+
+def cmd_cost_table(args) -> None:
+    """The measured per-cell latency table of the search's supernet (search.cost: latency)."""
+    from a2d import config
+    from a2d.models.cost_table import build_cost_table, check_target, write_cost_table
+    from a2d.search.run import search_spec
+
+    check_target(args.target)  # one line naming the valid targets, before any work
+    tc = config.train_config(_load_cfg(args))
+    out = _check_out(args.out or f"cost-{args.target}.json", "file")
+    if args.target == "cuda":
+        _claim_gpu("cuda")
+    table = build_cost_table(
+        search_spec(tc),
+        args.target,
+        norm=tc.model.norm,
+        ref_arch=tc.search.macs_ref_arch,
+        threads=args.threads,
+        repeats=args.repeats,
+        warmup=args.warmup,
+        statistic=args.statistic,
+        log=lambda s: print(s, flush=True),
+    )
+    write_cost_table(out, table)
+    print(
+        f"wrote {out}: {len(table['cells'])} cells x {len(table['choices'])} ops on "
+        f"{args.target}, fixed part {table['fixed_ms']:.3f} ms, "
+        f"{table['reference']['arch']} {table['reference']['ms']:.3f} ms"
     )
 
 
@@ -494,8 +529,49 @@ def build_parser() -> argparse.ArgumentParser:
         help="if --out holds a finished search, move it aside to <parent>/.<name>.replaced-<UTC time> "
         "and start afresh (without it, a finished search is refused)",
     )
+    p.add_argument(
+        "--cost-table",
+        help="the latency table (a2d cost-table) of a search with search.cost: latency",
+    )
     cfg_opts(p)
     p.set_defaults(fn=cmd_search)
+
+    from a2d.config import COST_TARGETS
+
+    p = sub.add_parser(
+        "cost-table",
+        help="measure the per-cell latency table of the search's supernet (search.cost: latency)",
+    )
+    p.add_argument(
+        "--target", required=True, help=f"where to measure, batch 1: {', '.join(COST_TARGETS)}"
+    )
+    p.add_argument("--out", help="JSON file to write (default cost-TARGET.json)")
+    p.add_argument(
+        "--repeats",
+        type=_int_arg("--repeats", 1),
+        default=50,
+        help="timed calls per op; the median is kept (default 50)",
+    )
+    p.add_argument(
+        "--warmup",
+        type=_int_arg("--warmup", 0),
+        default=10,
+        help="untimed calls before them (default 10)",
+    )
+    p.add_argument(
+        "--threads",
+        type=_int_arg("--threads", 1),
+        default=1,
+        help="CPU threads (default 1, as the export's latency)",
+    )
+    p.add_argument(
+        "--statistic",
+        choices=["median", "min"],
+        default="median",
+        help="of the timed calls (default median; min is less disturbed on a busy machine)",
+    )
+    cfg_opts(p)
+    p.set_defaults(fn=cmd_cost_table)
 
     p = sub.add_parser("derive", help="argmax of a search's alpha -> arch.json")
     p.add_argument("--search", required=True, help="search directory or its supernet.pt")

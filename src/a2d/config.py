@@ -44,6 +44,8 @@ Precision = Literal["auto", "fp32", "bf16"]
 Norm = Literal["none", "batch", "group"]
 SearchMode = Literal["hard", "soft"]
 Optimisation = Literal["one_level", "bi_level"]
+Cost = Literal["macs", "latency"]
+CostTarget = Literal["onnxruntime-cpu", "torch-cpu", "cuda"]
 StemStride = Literal[2, 4]
 
 DEVICES: tuple[str, ...] = typing.get_args(Device)
@@ -51,6 +53,8 @@ PRECISIONS: tuple[str, ...] = typing.get_args(Precision)
 NORMS: tuple[str, ...] = typing.get_args(Norm)
 SEARCH_MODES: tuple[str, ...] = typing.get_args(SearchMode)
 OPTIMISATIONS: tuple[str, ...] = typing.get_args(Optimisation)
+COSTS: tuple[str, ...] = typing.get_args(Cost)
+COST_TARGETS: tuple[str, ...] = typing.get_args(CostTarget)
 
 _RANGE_KEYS = {"ge": "minimum", "gt": "exclusiveMinimum", "le": "maximum", "lt": "exclusiveMaximum"}
 
@@ -241,6 +245,17 @@ class SearchConfig:
     """MACs_ref = the MACs of this architecture."""
     macs_band: list[float] | None = setting(None, length=2, items=dict(gt=0))
     """Optional [low, high] MACs of the derived net: lambda_f doubles above it, halves below."""
+    cost: Cost = "macs"
+    """The cost term of the search loss. macs (the paper): lambda_f * E_alpha[MACs] / MACs_ref;
+    latency (beyond the paper, as FBNet): lambda_f * E_alpha[latency] / latency_ref, from a
+    per-cell latency table measured on search.cost_target (`a2d cost-table`), latency_ref = the
+    table's measured latency of search.macs_ref_arch."""
+    cost_target: CostTarget = "onnxruntime-cpu"
+    """cost: latency only: where the latency table is measured, batch 1: onnxruntime-cpu (the
+    ONNX export's runtime), torch-cpu (PyTorch eager) or cuda (PyTorch eager on the GPU)."""
+    latency_band: list[float] | None = setting(None, length=2, items=dict(gt=0))
+    """cost: latency only: optional [low, high] table-predicted latency (ms) of the derived net:
+    lambda_f doubles above it, halves below (the latency analogue of macs_band)."""
     eval_interval: int | None = setting(None, ge=1)
     """Steps between test evaluations of the argmax architecture during a search (Fig 2);
     None: eval.interval, but at least 8 points per search."""
@@ -720,8 +735,10 @@ def validate(cfg: dict[str, Any]) -> None:
 
 def check_workflow(cfg: dict[str, Any]) -> None:
     """What the schema cannot say about a complete config: every method the workflow runs is in
-    the registry, and the figure/table lists only name methods of ``search.methods``."""
+    the registry, the figure/table lists only name methods of ``search.methods``, and the
+    cost bands fit ``search.cost``."""
     s = cfg["search"]
+    check_cost_bands(s)  # before any job: a search would refuse it only when it starts
     for m in {*s["methods"], *s["fig2_methods"], *s["ablation_methods"], s["main_method"]}:
         method(cfg, m)
     for m in {*s["fig2_methods"], *s["ablation_methods"]}:
@@ -783,6 +800,24 @@ def train_config(cfg: dict[str, Any]) -> TrainConfig:
     return tc
 
 
+def check_cost_bands(search: dict[str, Any]) -> None:
+    """``search.macs_band`` / ``latency_band``: [low, high] with 0 < low < high, and each only
+    with its own ``search.cost`` (the other band would be silently unused)."""
+    for key in ("macs_band", "latency_band"):
+        band = search.get(key)
+        if band is not None and not (len(band) == 2 and 0 < band[0] < band[1]):
+            raise ConfigError(f"search.{key} must be [low, high] with 0 < low < high; got {band}")
+    cost = search.get("cost", "macs")
+    wrong, right = (
+        ("latency_band", "macs_band") if cost == "macs" else ("macs_band", "latency_band")
+    )
+    if search.get(wrong) is not None:
+        raise ConfigError(
+            f"search.{wrong} does not apply with search.cost: {cost}; "
+            f"set search.{wrong}: null (and search.{right} for a band on the {cost} cost)"
+        )
+
+
 def check_train_config(tc: TrainConfig) -> None:
     """What the schema cannot say: relations between keys."""
     p = tc.ppo
@@ -791,9 +826,7 @@ def check_train_config(tc: TrainConfig) -> None:
             f"ppo.num_envs*ppo.num_steps ({p.batch_size}) must be divisible by "
             f"ppo.num_minibatches ({p.num_minibatches})"
         )
-    band = tc.search.macs_band
-    if band is not None and not (len(band) == 2 and 0 < band[0] < band[1]):
-        raise ConfigError(f"search.macs_band must be [low, high] with 0 < low < high; got {band}")
+    check_cost_bands(dataclasses.asdict(tc.search))
     if p.num_envs % tc.env.async_groups:
         raise ConfigError(
             f"env.async_groups ({tc.env.async_groups}) must divide ppo.num_envs ({p.num_envs})"

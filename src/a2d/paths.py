@@ -4,6 +4,7 @@
 seed{seed}/`` (a search), ``{results}/derived/{game}/{method}/seed{seed}/arch.json``,
 ``{results}/export/{game}/{arch}/seed{seed}/``, ``{results}/teachers/{game}.json``,
 ``{results}/random/{game}.json``, ``{results}/videos/{game}.{mp4,json,html}``,
+``{results}/cost/{target}.json`` (the latency table of ``search.cost: latency``),
 ``{results}/figures/{name}.{pdf,png}``, ``{results}/tables/{name}.{md,tex,csv}``,
 ``{results}/config.yaml``, ``{results}/cleanrl/`` (the PPO-vs-CleanRL comparison),
 ``{results}/evidence.json`` (what was published to ``docs/evidence/``), and a log and a benchmark per job under ``{results}/logs/`` and
@@ -115,6 +116,10 @@ class ResultsTree:
         return self._sub("random")
 
     @property
+    def cost(self) -> str:
+        return self._sub("cost")
+
+    @property
     def videos(self) -> str:
         return self._sub("videos")
 
@@ -186,6 +191,11 @@ class ResultsTree:
     def video(self, game: str, ext: str) -> str:
         """``mp4`` (the gameplay), ``json`` (its score), ``html`` (the page for the report)."""
         return f"{self.videos}/{game}.{ext}"
+
+    def cost_table(self, target: str) -> str:
+        """The measured per-cell latency table of the supernet on ``target``
+        (``a2d cost-table``; an input of the searches only with ``search.cost: latency``)."""
+        return f"{self.cost}/{target}.json"
 
     # ------------------------------------------------------------ outputs of the whole tree
     def figure(self, name: str, ext: str) -> str:

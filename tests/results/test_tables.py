@@ -373,3 +373,68 @@ def test_unreadable_or_incomplete_input_raises_a_results_error(roots, tmp_path):
         )
     assert e.value.code == f"input file {arch} has no 'macs'"
     assert not out.parent.exists()
+
+
+def write_cards(exports, ort=0.5, eager=2.0):
+    for g in GAMES:
+        for s in SEEDS:
+            d = exports / g / "searched_a2d_one_level" / f"seed{s}"
+            d.mkdir(parents=True, exist_ok=True)
+            card = {"latency_ms_b1": {"pytorch_eager": eager, "onnxruntime": ort}}
+            (d / "agent.onnx.json").write_text(json.dumps(card))
+
+
+def test_table4_latency_predicted_by_the_searchs_table(roots, tmp_path):
+    """A search with search.cost: latency records its table's prediction in arch.json; Table 4
+    sets it beside the export card's latency on the same target, and the error."""
+    search, _ = roots
+    arch_path = search / "Pong" / "a2d_one_level" / "seed2" / "arch.json"
+    arch = json.loads(arch_path.read_text())
+    arch["predicted_latency_ms"] = {"target": "onnxruntime-cpu", "ms": 0.6}
+    arch_path.write_text(json.dumps(arch))
+    exports = tmp_path / "export"
+    write_cards(exports, ort=0.5)
+    t = tables.table4(search, GAMES, "a2d_one_level", SEEDS, exports)
+    assert t.header[-4:] == [
+        "ONNX Runtime b1 (ms)",
+        "Predicted b1 (ms)",
+        "Measured b1 (ms)",
+        "Prediction error (%)",
+    ]
+    rows = {(r[0], r[1]): r for r in t.rows}
+    assert rows[("Pong", "2")][-3:] == ["0.60", "0.50", "+20.0"]  # (0.6 - 0.5) / 0.5
+    assert rows[("Breakout", "1")][-3:] == ["-", "-", "-"]  # searched with MACs: no prediction
+    assert "onnxruntime-cpu" in t.note and "beyond the paper" in t.note
+    # without the exports: the prediction alone, never a made-up measurement
+    t = tables.table4(search, GAMES, "a2d_one_level", SEEDS)
+    assert {(r[0], r[1]): r[-3:] for r in t.rows}[("Pong", "2")] == ["0.60", "-", "-"]
+
+
+def test_table4_latency_predicted_by_a_given_cost_table(roots, tmp_path):
+    search, _ = roots
+    ms = {op: 0.01 * (j + 1) for j, op in enumerate(OPS)}  # the same in every cell
+    table = {
+        "format": "a2d-cost-table-v1",
+        "target": "torch-cpu",
+        "fixed_ms": 1.0,
+        "cells": [{"cell": i, "ms": ms} for i in range(14)],
+    }
+    path = tmp_path / "cost.json"
+    path.write_text(json.dumps(table))
+    exports = tmp_path / "export"
+    write_cards(exports, eager=2.0)
+    prefix = tmp_path / "t4"
+    tables.main(
+        ["table4", "--search", str(search), "--games", *GAMES, "--method", "a2d_one_level"]
+        + ["--seeds", *map(str, SEEDS), "--exports", str(exports), "--cost-table", str(path)]
+        + ["--out", str(prefix)]
+    )
+    rows = check_agree(prefix)
+    for r in rows[1:]:
+        ops = arch_ops(int(r[1]))
+        pred = 1.0 + sum(0.01 * (OPS.index(op) + 1) for op in ops)
+        # the measured value on torch-cpu is the card's PyTorch eager latency
+        assert r[-3:] == [f"{pred:.2f}", "2.00", f"{100 * (pred - 2.0) / 2.0:+.1f}"]
+    path.write_text(json.dumps({**table, "cells": table["cells"][:13]}))
+    with pytest.raises(ResultsError, match="does not fit the architecture"):
+        tables.table4(search, GAMES, "a2d_one_level", SEEDS, cost_table=path)

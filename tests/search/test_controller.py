@@ -304,3 +304,51 @@ def test_attaching_a_controller_leaves_the_agents_parameters_alone(macs_table):
     assert all(p is not ctl.alpha for p in agent.parameters())
     assert len(list(agent.parameters())) == n_params
     assert set(agent.state_dict()) == keys
+
+
+# ---- the latency cost (search.cost: latency)
+
+
+def latency_table(n=14) -> list[list[float]]:
+    """A synthetic table (ms): op j of cell i costs 0.01 * (i + 1) * (j + 1)."""
+    return [[0.01 * (i + 1) * (j + 1) for j in range(len(CELL_OPS))] for i in range(n)]
+
+
+def test_expected_latency_at_uniform_alpha_and_argmax(supernet, macs_table):
+    ctl = controller(supernet, macs_table, latency_table=latency_table(), latency_fixed=0.5)
+    # uniform: fixed + sum_i mean_j 0.01 (i+1)(j+1) = 0.5 + 0.01 * 105 * 5
+    assert float(ctl.expected_latency().detach()) == pytest.approx(0.5 + 0.01 * 105 * 5)
+    with torch.no_grad():
+        ctl.alpha[:, 2] = 5.0  # argmax: op 2 everywhere
+    assert ctl.argmax_latency() == pytest.approx(0.5 + 0.01 * 105 * 3)
+
+
+def test_expected_latency_is_differentiable_in_alpha(supernet, macs_table):
+    torch.manual_seed(0)
+    ctl = controller(supernet, macs_table, latency_table=latency_table(), latency_fixed=0.5)
+    with torch.no_grad():
+        ctl.alpha.normal_()
+    e = ctl.expected_latency()
+    e.backward()
+    g = ctl.alpha.grad.clone()
+    assert torch.isfinite(g).all() and (g.abs() > 0).all()
+    # finite differences (float64 copy of the same expectation through the controller)
+    ctl64 = controller(supernet, macs_table, latency_table=latency_table(), latency_fixed=0.5)
+    ctl64.double()
+    eps = 1e-6
+    for i, j in [(0, 0), (5, 3), (13, 8), (7, 2)]:
+        with torch.no_grad():
+            ctl64.alpha.copy_(ctl.alpha.double())
+            ctl64.alpha[i, j] += eps
+            up = float(ctl64.expected_latency())
+            ctl64.alpha[i, j] -= 2 * eps
+            down = float(ctl64.expected_latency())
+        assert (up - down) / (2 * eps) == pytest.approx(float(g[i, j]), rel=1e-3, abs=1e-7)
+
+
+def test_without_a_latency_table_the_latency_cost_is_refused(supernet, macs_table):
+    ctl = controller(supernet, macs_table)
+    with pytest.raises(ValueError, match="no latency table"):
+        ctl.expected_latency()
+    with pytest.raises(ValueError, match="14 rows of 9 ops"):
+        controller(supernet, macs_table, latency_table=latency_table(n=13))

@@ -208,3 +208,93 @@ def test_state_dict_round_trip(make_hook, supernet):
     assert torch.equal(other.ctl.alpha.detach(), hook.ctl.alpha.detach())
     assert other.lambda_f == 0.7 and other.curve == hook.curve
     assert other.alpha_rows == hook.alpha_rows and len(other.alpha_rows) == 14
+
+
+# ---- search.cost
+
+
+def test_macs_cost_term_is_bit_for_bit_what_it_was(make_hook):
+    """cost: macs (the default) is the paper's term, unchanged by the latency option: the value
+    below was computed by the code before that option existed (same alpha, same table)."""
+    hook = make_hook(lambda_f=0.1)
+    with torch.no_grad():
+        hook.ctl.alpha.copy_(torch.linspace(-2, 2, 14 * 9).reshape(14, 9).sin())
+    hook.on_iteration_start(3, 0)
+    terms = hook.extra_losses(None, None, None)
+    assert list(terms) == ["flops"]
+    assert float(terms["flops"].detach()) == float.fromhex("0x1.e5c2b80000000p-3")
+    assert hook.ctl.argmax_macs() == 6462160.0
+    assert hook.ctl.latency_table is None
+    hook.on_evaluation(0, {"mean": 1.0, "std": 0.0})
+    hook.write_outputs()
+    header = (hook.out / "search_curve.csv").read_text().splitlines()[0]
+    assert header == (
+        "step,test_mean,test_std,temperature,expected_macs,lambda_f,argmax_macs,alpha_entropy,phase"
+    )
+
+
+def synthetic_table(spec, ms=0.01, fixed=0.4, ref=0.8, target="torch-cpu") -> dict:
+    """A cost table of the right shape (op j of cell i costs ms * (i + 1) * (j + 1))."""
+    from a2d.models.cost_table import FORMAT
+    from a2d.models.ops import CELL_OPS
+
+    return {
+        "format": FORMAT,
+        "target": target,
+        "spec": spec,
+        "norm": "none",
+        "choices": list(CELL_OPS),
+        "cells": [
+            {"cell": i, "ms": {op: ms * (i + 1) * (j + 1) for j, op in enumerate(CELL_OPS)}}
+            for i in range(14)
+        ],
+        "fixed_ms": fixed,
+        "reference": {"arch": "vanilla", "ms": ref},
+    }
+
+
+@pytest.fixture
+def make_latency_hook(supernet, macs_table, tmp_path, monkeypatch):
+    monkeypatch.setattr(hooks_mod, "cell_macs_table", lambda spec, n, norm: macs_table)
+
+    def make(table=None, **search) -> SearchHook:
+        scfg = SearchConfig(**{"warmup": 0.0, "cost": "latency", **search})
+        table = synthetic_table(supernet_spec()) if table is None else table
+        hook = SearchHook(supernet_spec(), scfg, ONE_LEVEL, 4, MACS_REF, tmp_path, cost_table=table)
+        hook.setup(supernet, N_ACTIONS, "cpu")
+        return hook
+
+    return make
+
+
+@pytest.mark.filterwarnings("ignore:Converting a tensor with requires_grad")
+def test_latency_cost_term_band_and_curve(make_latency_hook):
+    hook = make_latency_hook(lambda_f=0.2, latency_band=[0.1, 0.2])  # below any net (>= 0.4)
+    hook.on_iteration_start(0, 0)
+    terms = hook.extra_losses(None, None, None)
+    assert list(terms) == ["latency"]
+    # uniform alpha: 0.2 * (0.4 + 0.01 * 105 * 5) / 0.8
+    assert float(terms["latency"].detach()) == pytest.approx(0.2 * (0.4 + 5.25) / 0.8)
+    terms["latency"].backward()
+    g = (
+        hook.ctl.alpha.grad
+    )  # at uniform alpha: dearer than a cell's mean op (j > 4) up, cheaper down
+    assert (g[:, :4] < 0).all() and (g[:, 5:] > 0).all()
+    writer = Writer()
+    hook.on_iteration_end(1, 64, writer)
+    assert hook.lambda_f == pytest.approx(0.4)  # above the latency band: cost weighs more
+    assert writer.scalars["search/argmax_latency_ms"] == pytest.approx(0.4 + 0.01 * 105)
+    hook.on_evaluation(0, {"mean": 1.0, "std": 0.0})
+    hook.write_outputs()
+    header = (hook.out / "search_curve.csv").read_text().splitlines()[0].split(",")
+    assert header[-2:] == ["expected_latency_ms", "argmax_latency_ms"]
+
+
+def test_latency_cost_refuses_a_missing_or_foreign_table(make_latency_hook, tmp_path):
+    from a2d.models.cost_table import CostTableError
+
+    with pytest.raises(ValueError, match="needs a cost table"):
+        SearchHook(supernet_spec(), SearchConfig(cost="latency"), ONE_LEVEL, 4, MACS_REF, tmp_path)
+    other = synthetic_table({**supernet_spec(), "fc": 256})
+    with pytest.raises(CostTableError, match="another supernet spec"):
+        make_latency_hook(table=other)

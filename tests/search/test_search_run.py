@@ -267,6 +267,65 @@ def test_derive_refuses_a_supernet_lacking_a_field(runs, tmp_path):
         derive(bad, tmp_path / "arch.json")
 
 
+# ---- search.cost: latency
+
+
+def latency_table_file(path, tc, target="torch-cpu"):
+    """A synthetic cost table for the search's supernet: op j of cell i costs 0.01 (i+1)(j+1) ms."""
+    from a2d.models.cost_table import FORMAT
+    from a2d.search.run import search_spec
+
+    table = {
+        "format": FORMAT,
+        "target": target,
+        "spec": search_spec(tc),
+        "norm": tc.model.norm,
+        "choices": list(CELL_OPS),
+        "cells": [
+            {"cell": i, "ms": {op: 0.01 * (i + 1) * (j + 1) for j, op in enumerate(CELL_OPS)}}
+            for i in range(14)
+        ],
+        "fixed_ms": 0.25,
+        "reference": {"arch": "vanilla", "ms": 0.5},
+    }
+    path.write_text(json.dumps(table))
+    return path
+
+
+def test_a_latency_search_records_its_tables_prediction(tmp_path):
+    tc = tiny_cfg()
+    tc.search.cost, tc.search.cost_target = "latency", "torch-cpu"
+    table = latency_table_file(tmp_path / "cost.json", tc)
+    run_search(
+        "Breakout", "vanilla_dnas", MethodConfig(0, 0, "one_level"), None, SEED,
+        tmp_path / "s", tc, cost_table=table, **QUIET,
+    )  # fmt: skip
+    fields, rows = read_csv(tmp_path / "s" / "search_curve.csv")
+    assert fields == SEARCH_CURVE_FIELDS + ["expected_latency_ms", "argmax_latency_ms"]
+    assert all(float(r["argmax_latency_ms"]) > 0.25 for r in rows)
+    ckpt = load_torch(tmp_path / "s" / "supernet.pt")
+    assert ckpt["latency_target"] == "torch-cpu" and ckpt["latency_fixed"] == 0.25
+    arch = json.loads((tmp_path / "s" / "arch.json").read_text())
+    want = 0.25 + sum(0.01 * (i + 1) * (CELL_OPS.index(op) + 1) for i, op in enumerate(arch["ops"]))
+    assert arch["predicted_latency_ms"]["target"] == "torch-cpu"
+    assert arch["predicted_latency_ms"]["ms"] == pytest.approx(want, abs=1e-4)
+
+
+def test_the_latency_table_must_be_given_and_fit(tmp_path):
+    tc = tiny_cfg()
+    tc.search.cost = "latency"  # cost_target: onnxruntime-cpu
+    dnas = ("Breakout", "vanilla_dnas", MethodConfig(0, 0, "one_level"), None, SEED)
+    with pytest.raises(A2DError, match="needs --cost-table FILE"):
+        run_search(*dnas, tmp_path / "a", tc, **QUIET)
+    table = latency_table_file(tmp_path / "cost.json", tc, target="torch-cpu")
+    with pytest.raises(A2DError, match="measured on torch-cpu, search.cost_target is onnxruntime"):
+        run_search(*dnas, tmp_path / "b", tc, cost_table=table, **QUIET)
+    tc.search.cost = "macs"
+    with pytest.raises(A2DError, match="--cost-table is used only with search.cost: latency"):
+        run_search(*dnas, tmp_path / "c", tc, cost_table=table, **QUIET)
+    assert not any((tmp_path / d).exists() for d in "abc")  # refused before any work
+
+
 def test_stride4_stem_search_derives_a_stride4_net(tmp_path):
     """search.stem_stride: 4 runs the supernet with the 5x5 stride-4 stem; derive keeps it."""
     tc = tiny_cfg()

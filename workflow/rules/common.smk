@@ -230,10 +230,35 @@ def all_targets():
     ]
 
 
+# search.cost: latency (beyond the paper): every search reads the supernet's measured latency
+# table on search.cost_target, made once per results tree by rule cost_table
+LATENCY_COST = config["search"]["cost"] == "latency"
+COST_TARGET = config["search"]["cost_target"]
+# what the table depends on: the supernet (model, stem stride) and the normalisation's reference net
+COST_CFG = shlex.quote(
+    json.dumps(
+        {
+            "model": config["model"],
+            "search": {k: config["search"][k] for k in ("macs_ref_arch", "stem_stride")},
+        }
+    )
+)
+
+
 def search_inputs(wildcards):
-    """A method that distils needs its game's teacher; vanilla DNAS does not."""
+    """A method that distils needs its game's teacher; vanilla DNAS does not. With
+    search.cost: latency every search needs the cost table (and only then)."""
     m = METHODS[wildcards.method]
-    return {"teacher": TREE.teacher_json(wildcards.game)} if (m.actor > 0 or m.critic > 0) else {}
+    inputs = {"teacher": TREE.teacher_json(wildcards.game)} if (m.actor > 0 or m.critic > 0) else {}
+    if LATENCY_COST:
+        inputs["cost_table"] = TREE.cost_table(COST_TARGET)
+    return inputs
+
+
+def optional_flag(flag, key):
+    """A param: `` flag <input.key>`` (shell-quoted, a space first) when the job has that input,
+    else ""."""
+    return lambda w, input: f" {flag} {shlex.quote(input[key])}" if key in input.keys() else ""
 
 
 def _table_outputs(name):

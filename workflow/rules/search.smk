@@ -24,12 +24,33 @@ rule search:
         teacher=lambda w, input: (
             "--teacher " + shlex.quote(input.teacher) if "teacher" in input.keys() else ""
         ),
+        cost=optional_flag("--cost-table", "cost_table"),
         out=tree_param(lambda w: TREE.search_dir(w.game, w.method, w.seed)),
     shell:
         "a2d search --game {wildcards.game} --method {wildcards.method} --seed {wildcards.seed}"
-        " {params.teacher} --out {params.out} --config-json {params.cfg} --set torch_threads={threads}"
-        " --set env.num_threads={threads}"
+        " {params.teacher}{params.cost} --out {params.out} --config-json {params.cfg}"
+        " --set torch_threads={threads} --set env.num_threads={threads}"
         " > {log:q} 2>&1"
+
+
+rule cost_table:
+    output:
+        TREE.cost_table("{target}"),
+    log:
+        TREE.log("cost_table", "{target}"),
+    benchmark:
+        TREE.benchmark("cost_table", "{target}")
+    wildcard_constraints:
+        target="[a-z-]+",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        gpu=lambda w: 1 if w.target == "cuda" else 0,
+    params:
+        cfg=COST_CFG,
+    shell:
+        "a2d cost-table --target {wildcards.target} --out {output:q} --threads {threads}"
+        " --config-json {params.cfg} > {log:q} 2>&1"
 
 
 rule derive:

@@ -8,7 +8,8 @@
   search score, and the derived net retrained with the teacher's distillation and (``--nokd``)
   from scratch without it.
 - ``table3``: one-level vs bi-level search (and vanilla DNAS): scores, MACs, search wall time.
-- ``table4``: the derived architecture per game and seed (op per cell, MACs, params, latency).
+- ``table4``: the derived architecture per game and seed (op per cell, MACs, params, latency;
+  with a cost table's prediction, the predicted and measured latency and the error).
 
 Inputs: ``{search}/{game}/{method}/seed{seed}/{arch,eval}.json`` (the search's derived
 architecture and its final test with the supernet's shared weights) and
@@ -143,6 +144,7 @@ FORMATS: dict[str, Callable[[float], str]] = {
     "params": _millions,
     "seconds": lambda x: f"{x:.0f}",
     "ms": lambda x: f"{x:.2f}",
+    "percent": lambda x: f"{x:+.1f}",
 }
 
 
@@ -477,6 +479,43 @@ def table3(
     )
 
 
+#: the key of an export card's ``latency_ms_b1`` measured on each cost-table target
+CARD_LATENCY = {"onnxruntime-cpu": "onnxruntime", "torch-cpu": "pytorch_eager"}
+COST_TABLE_FORMAT = "a2d-cost-table-v1"  # a2d.models.cost_table.FORMAT
+
+
+def read_cost_table(path: Path) -> dict:
+    """A latency table of ``a2d cost-table`` (``a2d.models.cost_table``), as an input file."""
+    table = read_input(path)
+    if table.get("format") != COST_TABLE_FORMAT:
+        raise ResultsError(f"input file {path} is not a cost table ({COST_TABLE_FORMAT})")
+    _get(table, "cells", path), _get(table, "fixed_ms", path), _get(table, "target", path)
+    return table
+
+
+def predicted_latency(
+    arch: dict, path: Path, table: dict | None, table_path: Path | None
+) -> tuple[float, str] | tuple[None, None]:
+    """``(ms, target)`` of a derived net: the search's own table's prediction (``arch.json``'s
+    ``predicted_latency_ms``, present when it searched with ``search.cost: latency``), else the
+    given cost table's ``fixed_ms + sum of ms[cell][op]``, else ``(None, None)``."""
+    pred = arch.get("predicted_latency_ms")
+    if isinstance(pred, dict) and "ms" in pred:
+        return float(pred["ms"]), str(pred.get("target"))
+    if table is None:
+        return None, None
+    ops, cells = _get(arch, "ops", path), table["cells"]
+    try:
+        if len(ops) != len(cells):
+            raise KeyError(f"{len(cells)} cells, {len(ops)} ops")
+        ms = float(table["fixed_ms"]) + sum(float(c["ms"][op]) for c, op in zip(cells, ops))
+    except (KeyError, TypeError, ValueError) as e:
+        raise ResultsError(
+            f"cost table {table_path} does not fit the architecture of {path} ({e})"
+        ) from None
+    return ms, str(table["target"])
+
+
 def table4(
     search: Path,
     games: list[str],
@@ -484,18 +523,31 @@ def table4(
     seeds: list[int],
     exports: Path | None = None,
     steps: dict | None = None,
+    cost_table: Path | None = None,
 ) -> Table:
     """Derived architecture per game and seed; with ``exports``, also the batch-1 ONNX Runtime
     latency of the retrained net from its export card
-    ``{exports}/{game}/searched_{method}/seed{seed}/agent.onnx.json``."""
+    ``{exports}/{game}/searched_{method}/seed{seed}/agent.onnx.json``.
+
+    Latency predicted by a cost table (beyond the paper): when a derived net's search used
+    ``search.cost: latency`` (its ``arch.json`` has ``predicted_latency_ms``), or when a
+    ``cost_table`` file is given, three columns more: the table's predicted latency, the latency
+    measured on the same target from the export card (ONNX Runtime or PyTorch eager; none for
+    cuda) and the prediction's error in %. A value that is not there is a dash."""
+    table = read_cost_table(cost_table) if cost_table is not None else None
     entries = []
     for game in games:
         for seed in seeds:
             path = Path(search_dir(search, game, method, seed), "arch.json")
-            entries.append((game, seed, path, read_input(path)))
-    n_cells = max(len(_get(a, "ops", p)) for *_, p, a in entries)
+            arch = read_input(path)
+            entries.append(
+                (game, seed, path, arch, predicted_latency(arch, path, table, cost_table))
+            )
+    n_cells = max(len(_get(a, "ops", p)) for _, _, p, a, _ in entries)
+    predicting = any(ms is not None for *_, (ms, _) in entries)
+    targets = sorted({t for *_, (ms, t) in entries if ms is not None})
     rows = []
-    for game, seed, path, arch in entries:
+    for game, seed, path, arch, (pred_ms, target) in entries:
         ops = list(_get(arch, "ops", path))
         latency = arch.get("latency_ms_b1")
         row = [
@@ -507,10 +559,20 @@ def table4(
             fmt(_get(arch, "params", path), "params"),
             fmt(latency, "ms"),
         ]
+        card_lat: dict = {}
         if exports is not None:
             card_path = Path(run_dir(exports, game, searched(method), seed), "agent.onnx.json")
             card = read_input(card_path)
-            row.append(fmt(_get(card, "latency_ms_b1", card_path).get("onnxruntime"), "ms"))
+            card_lat = _get(card, "latency_ms_b1", card_path)
+            row.append(fmt(card_lat.get("onnxruntime"), "ms"))
+        if predicting:
+            measured = card_lat.get(CARD_LATENCY.get(target, ""))
+            error = (
+                100 * (pred_ms - float(measured)) / float(measured)
+                if pred_ms is not None and measured
+                else None
+            )
+            row += [fmt(pred_ms, "ms"), fmt(measured, "ms"), fmt(error, "percent")]
         rows.append(row)
     return Table(
         title=f"Table 4 — derived architectures ({method_label(method)})",
@@ -522,9 +584,18 @@ def table4(
             "Params",
             "Latency b1 (ms)",
             *(["ONNX Runtime b1 (ms)"] if exports is not None else []),
+            *(
+                ["Predicted b1 (ms)", "Measured b1 (ms)", "Prediction error (%)"]
+                if predicting
+                else []
+            ),
         ],
         rows=rows,
-        align="lr" + "l" * n_cells + "rrr" + ("r" if exports is not None else ""),
+        align="lr"
+        + "l" * n_cells
+        + "rrr"
+        + ("r" if exports is not None else "")
+        + ("rrr" if predicting else ""),
         note=(
             "kK_eE: inverted residual with kernel K and expansion E (_g2: grouped, 2 groups); "
             "skip: identity (a projection where the shape changes). Latency: batch 1, PyTorch "
@@ -534,6 +605,16 @@ def table4(
                 "1 thread, median, on the CPU of the machine that exported it."
                 if exports is not None
                 else "."
+            )
+            + (
+                f" Predicted: the derived net's latency by the measured per-cell cost table "
+                f"({', '.join(targets)}; `a2d cost-table`, beyond the paper): fixed part + sum "
+                "of its cells' op latencies; measured: the export card's latency on that target "
+                "(ONNX Runtime, or PyTorch eager for torch-cpu; '-' when not measured there); "
+                "error: (predicted - measured) / measured. The table and the export may have "
+                "been measured on different machines."
+                if predicting
+                else ""
             )
             + steps_note(steps)
         ),
@@ -586,6 +667,12 @@ def main(argv=None) -> None:
     common(sub.add_parser("table3", help="one-level vs bi-level vs vanilla DNAS"))
     p4 = common(sub.add_parser("table4", help="derived architecture per game"), False, "1")
     p4.add_argument("--exports", type=Path, help="root of the ONNX exports (adds their latency)")
+    p4.add_argument(
+        "--cost-table",
+        type=Path,
+        help="a latency table (a2d cost-table): predicts each derived net's latency where its "
+        "search did not (search.cost: macs)",
+    )
     a = ap.parse_args(argv)
     steps = read_steps(a.steps_json)
     if a.table == "table1":
@@ -597,7 +684,7 @@ def main(argv=None) -> None:
     elif a.table == "table3":
         table = table3(a.search, a.runs, a.games, a.methods, a.seeds, steps)
     else:
-        table = table4(a.search, a.games, a.method, a.seeds, a.exports, steps)
+        table = table4(a.search, a.games, a.method, a.seeds, a.exports, steps, a.cost_table)
     for path in write_table(table, a.out):
         print(path)
 

@@ -29,6 +29,8 @@ class ArchController(nn.Module):
         tau_start: float = 5.0,
         tau_end: float = 0.5,
         device: str = "cpu",
+        latency_table: list[list[float]] | None = None,
+        latency_fixed: float = 0.0,
     ):
         super().__init__()
         if mode not in SEARCH_MODES:
@@ -51,6 +53,15 @@ class ArchController(nn.Module):
             "macs_table", torch.tensor(macs_table, dtype=torch.float32, device=device)
         )
         self.macs_fixed = float(macs_fixed)
+        # the measured latency table (ms) of `search.cost: latency`; None with the MACs cost
+        self.register_buffer("latency_table", None)
+        if latency_table is not None:
+            if len(latency_table) != n or any(len(r) != k for r in latency_table):
+                raise ValueError(
+                    f"the latency table must have {n} rows of {k} ops (one per cell and choice)"
+                )
+            self.latency_table = torch.tensor(latency_table, dtype=torch.float32, device=device)
+        self.latency_fixed = float(latency_fixed)
         self.tau = tau_start
         self.state = "warmup"
         self._index_list = [0] * n
@@ -126,6 +137,20 @@ class ArchController(nn.Module):
     def argmax_macs(self) -> float:
         idx = self.alpha.argmax(-1)
         return self.macs_fixed + float(self.macs_table.gather(1, idx.unsqueeze(1)).sum())
+
+    def expected_latency(self) -> torch.Tensor:
+        """E_alpha[latency] (ms) = fixed + sum_cells sum_ops softmax(alpha) * ms(op, cell), from
+        the measured table exactly as ``expected_macs``; differentiable."""
+        return self.latency_fixed + (self.probs() * self._latency()).sum()
+
+    def argmax_latency(self) -> float:
+        idx = self.alpha.argmax(-1)
+        return self.latency_fixed + float(self._latency().gather(1, idx.unsqueeze(1)).sum())
+
+    def _latency(self) -> torch.Tensor:
+        if self.latency_table is None:
+            raise ValueError("this controller has no latency table (search.cost: macs)")
+        return self.latency_table
 
     def entropy(self) -> float:
         """Mean per-cell entropy of softmax(alpha), normalised to [0, 1] (1 = uniform)."""

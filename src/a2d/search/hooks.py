@@ -19,6 +19,7 @@ from a2d import faults
 from a2d.checkpoint import atomic_write_csv
 from a2d.config import MethodConfig, SearchConfig
 from a2d.models.cost import cell_macs_table
+from a2d.models.cost_table import check_matches, table_matrix
 from a2d.rl.ppo import NumericalError, PPOHook
 from a2d.search.controller import ArchController
 
@@ -33,6 +34,8 @@ SEARCH_CURVE_FIELDS = [
     "alpha_entropy",
     "phase",
 ]
+#: appended to the search curve with ``search.cost: latency`` (the table's ms)
+LATENCY_CURVE_FIELDS = ["expected_latency_ms", "argmax_latency_ms"]
 
 
 class SearchHook(PPOHook):
@@ -45,8 +48,17 @@ class SearchHook(PPOHook):
         macs_ref: float,
         out_dir: str | Path,
         norm: str = "none",
+        cost_table: dict[str, Any] | None = None,
     ):
+        """``cost_table``: the measured latency table (``a2d.models.cost_table``), needed with
+        ``search.cost: latency`` (its cost term, normalised by the table's reference latency)."""
         self.spec, self.scfg, self.method = spec, scfg, method
+        self.latency = scfg.cost == "latency"
+        if self.latency:
+            if cost_table is None:
+                raise ValueError("search.cost: latency needs a cost table (a2d cost-table)")
+            check_matches(cost_table, spec, norm, "given")
+        self.cost_table = cost_table if self.latency else None
         self.num_iterations = num_iterations
         self.warmup_iterations = int(round(scfg.warmup * num_iterations))
         self.macs_ref = float(macs_ref)
@@ -65,9 +77,23 @@ class SearchHook(PPOHook):
         self.lambda_f = self.scfg.lambda_f
         self.curve, self.alpha_rows = [], []
         table, fixed, _ = cell_macs_table(self.spec, n_actions, self.norm)
+        lat: dict[str, Any] = {}
+        if self.latency:
+            lat_table, lat_fixed, choices = table_matrix(self.cost_table)
+            self.latency_ref = float(self.cost_table["reference"]["ms"])
+            lat = {"latency_table": lat_table, "latency_fixed": lat_fixed}
         self.ctl = ArchController(
-            agent, table, fixed, self.scfg.mode, self.scfg.tau_start, self.scfg.tau_end, device
+            agent,
+            table,
+            fixed,
+            self.scfg.mode,
+            self.scfg.tau_start,
+            self.scfg.tau_end,
+            device,
+            **lat,
         )
+        if self.latency and choices != self.ctl.choices:
+            raise ValueError("the cost table's ops differ from the supernet's cell choices")
         self.alpha_opt = torch.optim.Adam(
             [self.ctl.alpha], lr=self.scfg.alpha_lr, betas=tuple(self.scfg.alpha_betas)
         )
@@ -85,6 +111,8 @@ class SearchHook(PPOHook):
     def extra_losses(self, obs, logits, value):
         if self.in_warmup or self.lambda_f <= 0:
             return {}
+        if self.latency:
+            return {"latency": self.lambda_f * self.ctl.expected_latency() / self.latency_ref}
         return {"flops": self.lambda_f * self.ctl.expected_macs() / self.macs_ref}
 
     @property
@@ -137,6 +165,10 @@ class SearchHook(PPOHook):
                 "phase": "warmup" if self.in_warmup else "search",
             }
         )
+        if self.latency:
+            with torch.no_grad():
+                self.curve[-1]["expected_latency_ms"] = float(self.ctl.expected_latency())
+            self.curve[-1]["argmax_latency_ms"] = self.ctl.argmax_latency()
         probs = self.ctl.probs().detach().cpu().tolist()
         for i, row in enumerate(probs):
             self.alpha_rows.append({"step": step, "cell": i, **dict(zip(self.ctl.choices, row))})
@@ -148,9 +180,14 @@ class SearchHook(PPOHook):
         writer.add_scalar("search/argmax_macs", self.ctl.argmax_macs(), global_step)
         writer.add_scalar("search/alpha_entropy", self.ctl.entropy(), global_step)
         writer.add_scalar("search/lambda_f", self.lambda_f, global_step)
-        band = self.scfg.macs_band
+        if self.latency:
+            with torch.no_grad():
+                exp_ms = float(self.ctl.expected_latency())
+            writer.add_scalar("search/expected_latency_ms", exp_ms, global_step)
+            writer.add_scalar("search/argmax_latency_ms", self.ctl.argmax_latency(), global_step)
+        band = self.scfg.latency_band if self.latency else self.scfg.macs_band
         if band is not None and not self.in_warmup:
-            m = self.ctl.argmax_macs()
+            m = self.ctl.argmax_latency() if self.latency else self.ctl.argmax_macs()
             if m > band[1]:
                 self.lambda_f *= 2.0
             elif m < band[0]:
@@ -190,7 +227,8 @@ class SearchHook(PPOHook):
 
     # ---- outputs (declared by the search rule: written once, when the search has finished)
     def write_outputs(self) -> None:
-        atomic_write_csv(self.out / "search_curve.csv", SEARCH_CURVE_FIELDS, self.curve)
+        fields = SEARCH_CURVE_FIELDS + (LATENCY_CURVE_FIELDS if self.latency else [])
+        atomic_write_csv(self.out / "search_curve.csv", fields, self.curve)
         atomic_write_csv(
             self.out / "alpha.csv", ["step", "cell", *self.ctl.choices], self.alpha_rows
         )

@@ -23,6 +23,35 @@ from a2d.teacher_file import load_teacher
 SUPERNET_FORMAT = "a2d-supernet-v1"
 
 
+def search_spec(tc: TrainConfig) -> dict[str, Any]:
+    """The supernet spec a search with these settings runs (and its cost table is measured on)."""
+    return {**supernet_spec(stem_stride=tc.search.stem_stride), "fc": tc.model.fc_dim}
+
+
+def load_search_cost_table(path: str | Path | None, tc: TrainConfig) -> dict[str, Any] | None:
+    """The latency table of a ``search.cost: latency`` search, checked against the search's
+    supernet, normalisation and ``search.cost_target`` (None with the MACs cost)."""
+    from a2d.models.cost_table import check_matches, read_cost_table
+
+    if tc.search.cost != "latency":
+        if path is not None:
+            raise A2DError("--cost-table is used only with search.cost: latency")
+        return None
+    if path is None:
+        raise A2DError(
+            "search.cost: latency needs --cost-table FILE (make it with a2d cost-table "
+            f"--target {tc.search.cost_target})"
+        )
+    table = read_cost_table(path)
+    check_matches(table, search_spec(tc), tc.model.norm, str(path))
+    if table["target"] != tc.search.cost_target:
+        raise A2DError(
+            f"cost table {path} was measured on {table['target']}, "
+            f"search.cost_target is {tc.search.cost_target}"
+        )
+    return table
+
+
 def run_search(
     game: str,
     method_name: str,
@@ -33,18 +62,21 @@ def run_search(
     tc: TrainConfig,
     log=print,
     force: bool = False,
+    cost_table: str | Path | None = None,
 ) -> dict[str, Any]:
     """Search on ``game`` into ``out_dir``, locked for the whole search. A folder holding a
     finished search (eval.json, which ``train`` writes after the search's outputs) is refused
-    unless ``force``, which moves it aside (``a2d.runlock``)."""
+    unless ``force``, which moves it aside (``a2d.runlock``). ``cost_table``: the latency table
+    file of ``search.cost: latency``."""
     from a2d.runlock import refuse_finished, run_lock
 
+    table = load_search_cost_table(cost_table, tc)  # before the lock: a bad table costs nothing
     with run_lock(out_dir):
         refuse_finished(out_dir, force)  # before any of the search's own work
-        return _run_search(game, method_name, method, teacher, seed, out_dir, tc, log, force)
+        return _run_search(game, method_name, method, teacher, seed, out_dir, tc, log, force, table)
 
 
-def _run_search(game, method_name, method, teacher, seed, out_dir, tc, log, force):
+def _run_search(game, method_name, method, teacher, seed, out_dir, tc, log, force, table):
     out = Path(out_dir)
     tcs = copy.deepcopy(tc)
     tcs.ppo.total_steps = tc.search.steps
@@ -53,11 +85,13 @@ def _run_search(game, method_name, method, teacher, seed, out_dir, tc, log, forc
         tc.eval.interval, max(p.batch_size, tc.search.steps // 8)
     )
     num_iterations = max(1, -(-p.total_steps // p.batch_size))
-    spec = {**supernet_spec(stem_stride=tc.search.stem_stride), "fc": tc.model.fc_dim}
+    spec = search_spec(tc)
     if method.optimisation == "bi_level":  # before anything runs: the held-out split must fit
         held_out_size(tc.search.bilevel_alpha_share, p.batch_size, p.num_minibatches)
     macs_ref = count_macs(build(get_spec(tc.search.macs_ref_arch), 18))
-    search = SearchHook(spec, tc.search, method, num_iterations, macs_ref, out, tc.model.norm)
+    search = SearchHook(
+        spec, tc.search, method, num_iterations, macs_ref, out, tc.model.norm, cost_table=table
+    )
     hooks = [search]
     if method.actor > 0 or method.critic > 0:
         if teacher is None:
@@ -88,6 +122,15 @@ def _run_search(game, method_name, method, teacher, seed, out_dir, tc, log, forc
                 "macs_fixed": search.ctl.macs_fixed,
                 "method": method_name,
                 "search_wall_s": result["train_wall_s"],
+                **(
+                    {
+                        "latency_table": search.ctl.latency_table.cpu(),
+                        "latency_fixed": search.ctl.latency_fixed,
+                        "latency_target": table["target"],
+                    }
+                    if table is not None
+                    else {}
+                ),
             },
         )
         derive(out / "supernet.pt", out / "arch.json")
@@ -195,5 +238,20 @@ def derive(supernet: str | Path, out: str | Path, name: str | None = None) -> di
         "confidence": [round(float(probs[i].max()), 4) for i in range(len(ops))],
         "latency_ms_b1": round(cpu_latency_ms(net), 3),  # PyTorch eager, this machine's CPU
     }
+    if isinstance(ckpt.get("latency_table"), torch.Tensor):  # searched with search.cost: latency
+        lat = ckpt["latency_table"]
+        if lat.shape != alpha.shape or not isinstance(ckpt.get("latency_fixed"), (int, float)):
+            raise CheckpointError(
+                f"supernet checkpoint {supernet}: latency_table must match alpha's shape "
+                f"{tuple(alpha.shape)} and latency_fixed be a number"
+            )
+        idx = alpha.argmax(-1)
+        arch["predicted_latency_ms"] = {
+            "target": str(ckpt.get("latency_target")),
+            "ms": round(
+                float(ckpt["latency_fixed"]) + float(lat.gather(1, idx.unsqueeze(1)).sum()), 4
+            ),
+            "source": "the search's cost table",
+        }
     atomic_write_json(out, arch)
     return arch
