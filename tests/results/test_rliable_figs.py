@@ -119,6 +119,9 @@ def test_search_space_macs_match_the_models():
 
     table, fixed, _ = cell_macs_table(supernet_spec(), 4)
     lo, hi = fixed + sum(map(min, table)), fixed + sum(map(max, table))
-    assert (lo, hi) == tables.SEARCH_SPACE_MACS
+    assert (lo, hi) == tables.search_space_macs() == (3_581_440, 55_900_048)  # docs' numbers
     assert count_macs(build(derived_spec(["k5_e6"] * 14), 4)) == hi
     assert hi < count_macs(build("resnet20", 4))  # fewer MACs than ResNet-20 by construction
+    lo4, hi4 = tables.search_space_macs(stem_stride=4)
+    assert count_macs(build(derived_spec(["k5_e6"] * 14, stem_stride=4), 4)) == hi4
+    assert lo4 < lo and hi4 < hi / 3  # the stride-4 space: cells at a quarter of the area

@@ -244,10 +244,12 @@ rule table1:
         exports=tree_param(lambda w: TREE.export),
         controls=KD_FLAGS,
         steps=STEPS_JSON,
+        stem_stride=config["search"]["stem_stride"],
     shell:
         "python -m a2d.results.tables table1 --runs {params.runs} --games {params.games}"
         " --archs {params.archs} --method {params.method} --seeds {params.seeds}{params.controls}"
-        " --exports {params.exports} --steps-json {params.steps} --out {params.prefix}"
+        " --exports {params.exports} --steps-json {params.steps} --stem-stride {params.stem_stride}"
+        " --out {params.prefix}"
         " > {log:q} 2>&1"
 
 
