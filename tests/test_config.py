@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 
 from a2d import A2DError, config
 from a2d.config import ConfigError
@@ -494,3 +495,20 @@ def test_the_workflow_refuses_a_band_of_the_other_cost_before_any_job():
     with pytest.raises(ConfigError, match=r"set search.macs_band: null"):
         config.check_workflow(cfg)
     config.check_workflow(config.complete({"search": {"cost": "latency"}}))
+
+
+@pytest.mark.parametrize("text", ["6.0e6", "2e7", "1E-3"])
+def test_yaml_text_number_gets_a_hint(text):
+    """PyYAML (and Snakemake) read 6e6 / 6.0e6 as a string; the error says how to write it."""
+    with pytest.raises(ConfigError) as e:
+        config.load(overrides={"search": {"macs_band": [text, 3.0e7]}})
+    msg = str(e.value)
+    assert "search.macs_band.0" in msg and f"YAML reads {text!r} as text" in msg
+    written = msg.rsplit("write it as ", 1)[1]
+    assert yaml.safe_load(written) == float(text)  # the suggested spelling parses as that number
+
+
+def test_other_text_gets_no_yaml_hint():
+    with pytest.raises(ConfigError) as e:
+        config.load(overrides={"ppo": {"gamma": "high"}})
+    assert "YAML reads" not in str(e.value)

@@ -20,6 +20,7 @@ import difflib
 import functools
 import inspect
 import math
+import re
 import sys
 import textwrap
 import types
@@ -730,7 +731,13 @@ def validate(cfg: dict[str, Any]) -> None:
     msg = " ".join(str(err.message).split())
     if len(msg) > 160:
         msg = msg[:157] + "..."
+    if isinstance(err.instance, str) and _YAML_TEXT_NUMBER.match(err.instance):
+        # YAML 1.1 (PyYAML, Snakemake) reads 6e6 and 6.0e6 as text: a float needs a dot and a sign
+        valid += f"; YAML reads {err.instance!r} as text, write it as {float(err.instance):.1e}"
     raise ConfigError(f"bad config value at {where}: {msg}{valid}")
+
+
+_YAML_TEXT_NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
 
 
 def check_workflow(cfg: dict[str, Any]) -> None:
