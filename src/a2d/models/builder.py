@@ -112,9 +112,10 @@ def supernet_spec(stages=SUPERNET_STAGES, stem_stride: int = 2) -> dict[str, Any
 
 def spec_stem_stride(spec: dict[str, Any]) -> int:
     """The stem stride of a supernet or derived spec (2 where the first layer says nothing)."""
-    layers = spec.get("layers") or [{}]
-    stride = layers[0].get("s", 2) if isinstance(layers[0], dict) else 2
-    return stride if stride in STEMS else 2
+    layers = spec.get("layers")
+    first = layers[0] if isinstance(layers, list) and layers else None
+    stride = first.get("s", 2) if isinstance(first, dict) else 2
+    return stride if _is_int(stride) and stride in STEMS else 2
 
 
 def derived_spec(
