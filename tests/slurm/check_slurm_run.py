@@ -50,12 +50,21 @@ def main() -> None:
     ap.add_argument("--snakemake-log", type=Path, required=True)
     ap.add_argument("--dag-seconds", type=float, required=True)
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument(
+        "--overlay",
+        type=Path,
+        action="append",
+        default=[],
+        help="a config file the DAG ran with after presets/smoke.yaml (repeatable)",
+    )
     a = ap.parse_args()
 
     cfg = deep_merge(
         yaml.safe_load((a.repo / "config.yaml").read_text()),
         yaml.safe_load((a.repo / "presets" / "smoke.yaml").read_text()),
     )
+    for path in a.overlay:
+        cfg = deep_merge(cfg, yaml.safe_load(path.read_text()))
 
     # ---- outputs of the DAG
     res = a.results

@@ -215,5 +215,5 @@ sacct -X -n -P -a -S "$START_ISO" -o JobID,JobName,State,ExitCode,AllocTRES,Elap
     >"$WORK/sacct.txt"
 "$PY" "$REPO/tests/slurm/check_slurm_run.py" --repo "$REPO" --results "$RESULTS" \
     --workdir "$WORK/wd" --sacct "$WORK/sacct.txt" --snakemake-log "$WORK/log/snakemake.log" \
-    --dag-seconds "$DAG_S" --out "$WORK/summary.json"
+    --dag-seconds "$DAG_S" --overlay "$WORK/gpu.yaml" --out "$WORK/summary.json"
 log "passed: DAG ${DAG_S}s, whole test $(($(date +%s) - T0))s"
