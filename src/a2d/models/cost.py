@@ -9,7 +9,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from a2d.models.builder import OBS_SHAPE
-from a2d.models.ops import plain_ops
+from a2d.models.ops import MixedOp, plain_ops
 
 
 def count_macs(model: nn.Module, input_shape=OBS_SHAPE) -> int:
@@ -46,6 +46,27 @@ def model_card(model, arch: str) -> dict:
     return {"arch": arch, "macs": count_macs(model), "params": count_params(model)}
 
 
+def cells_and_shapes(net: nn.Module) -> tuple[list, list[tuple[int, ...]], tuple[int, ...] | None]:
+    """A supernet's mixed cells, each one's input shape (C, H, W) and the last cell's output
+    shape (None without cells), from one forward pass of a zero frame with hooks."""
+    cells = [m for m in net.modules() if isinstance(m, MixedOp)]
+    shapes: list[tuple[int, ...]] = []
+    out: list[tuple[int, ...]] = []
+    handles = [
+        c.register_forward_pre_hook(lambda m, args: shapes.append(tuple(args[0].shape[1:])))
+        for c in cells
+    ]
+    if cells:
+        handles.append(
+            cells[-1].register_forward_hook(lambda m, a, y: out.append(tuple(y.shape[1:])))
+        )
+    with torch.no_grad():
+        net(torch.zeros(1, *OBS_SHAPE, dtype=torch.uint8))
+    for h in handles:
+        h.remove()
+    return cells, shapes, (out[0] if out else None)
+
+
 def cell_macs_table(
     spec: dict, n_actions: int = 4, norm: str = "none"
 ) -> tuple[list[list[int]], int, list[str]]:
@@ -56,19 +77,9 @@ def cell_macs_table(
     FC, heads). A derived net's MACs = fixed + sum_i table[i][op_i].
     """
     from a2d.models.builder import build
-    from a2d.models.ops import MixedOp
 
     net = build(spec, n_actions, norm=norm).eval()
-    cells = [m for m in net.modules() if isinstance(m, MixedOp)]
-    shapes: list[tuple[int, ...]] = []
-    handles = [
-        c.register_forward_pre_hook(lambda m, args: shapes.append(tuple(args[0].shape[1:])))
-        for c in cells
-    ]
-    with torch.no_grad():
-        net(torch.zeros(1, *OBS_SHAPE, dtype=torch.uint8))
-    for h in handles:
-        h.remove()
+    cells, shapes, _ = cells_and_shapes(net)
     table = []
     for cell, shape in zip(cells, shapes):
         row = []

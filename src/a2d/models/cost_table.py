@@ -46,6 +46,7 @@ from torch import nn
 from a2d import A2DError
 from a2d.config import COST_TARGETS
 from a2d.models.builder import OBS_SHAPE, build, get_spec
+from a2d.models.cost import cells_and_shapes
 from a2d.models.ops import MixedOp
 
 FORMAT = "a2d-cost-table-v1"
@@ -199,21 +200,10 @@ class FixedPart(nn.Module):
 
 def _cells_and_shapes(net: nn.Module) -> tuple[list[MixedOp], list[tuple[int, ...]], tuple]:
     """The supernet's cells, each one's input shape (C, H, W) and the last cell's output shape."""
-    cells = [m for m in net.modules() if isinstance(m, MixedOp)]
+    cells, shapes, out = cells_and_shapes(net)
     if not cells:
         raise CostTableError("the spec has no searchable (mixed) cells: give a supernet spec")
-    shapes: list[tuple[int, ...]] = []
-    out: list[tuple[int, ...]] = []
-    handles = [
-        c.register_forward_pre_hook(lambda m, args: shapes.append(tuple(args[0].shape[1:])))
-        for c in cells
-    ]
-    handles.append(cells[-1].register_forward_hook(lambda m, a, y: out.append(tuple(y.shape[1:]))))
-    with torch.no_grad():
-        net(torch.zeros(1, *OBS_SHAPE, dtype=torch.uint8))
-    for h in handles:
-        h.remove()
-    return cells, shapes, out[0]
+    return cells, shapes, out
 
 
 def _machine(target: str) -> dict[str, Any]:

@@ -130,22 +130,27 @@ class ArchController(nn.Module):
     def probs(self) -> torch.Tensor:
         return torch.softmax(self.alpha, -1)
 
+    def _expected(self, table: torch.Tensor, fixed: float) -> torch.Tensor:
+        return fixed + (self.probs() * table).sum()
+
+    def _at_argmax(self, table: torch.Tensor, fixed: float) -> float:
+        idx = self.alpha.argmax(-1)
+        return fixed + float(table.gather(1, idx.unsqueeze(1)).sum())
+
     def expected_macs(self) -> torch.Tensor:
         """E_alpha[MACs] = fixed + sum_cells sum_ops softmax(alpha) * MACs(op, cell); differentiable."""
-        return self.macs_fixed + (self.probs() * self.macs_table).sum()
+        return self._expected(self.macs_table, self.macs_fixed)
 
     def argmax_macs(self) -> float:
-        idx = self.alpha.argmax(-1)
-        return self.macs_fixed + float(self.macs_table.gather(1, idx.unsqueeze(1)).sum())
+        return self._at_argmax(self.macs_table, self.macs_fixed)
 
     def expected_latency(self) -> torch.Tensor:
         """E_alpha[latency] (ms) = fixed + sum_cells sum_ops softmax(alpha) * ms(op, cell), from
         the measured table exactly as ``expected_macs``; differentiable."""
-        return self.latency_fixed + (self.probs() * self._latency()).sum()
+        return self._expected(self._latency(), self.latency_fixed)
 
     def argmax_latency(self) -> float:
-        idx = self.alpha.argmax(-1)
-        return self.latency_fixed + float(self._latency().gather(1, idx.unsqueeze(1)).sum())
+        return self._at_argmax(self._latency(), self.latency_fixed)
 
     def _latency(self) -> torch.Tensor:
         if self.latency_table is None:
