@@ -45,6 +45,7 @@ from torch import nn
 
 from a2d import A2DError
 from a2d.config import COST_TARGETS
+from a2d.machine import cpu_model
 from a2d.models.builder import OBS_SHAPE, build, get_spec
 from a2d.models.cost import cells_and_shapes
 from a2d.models.ops import MixedOp
@@ -207,17 +208,8 @@ def _cells_and_shapes(net: nn.Module) -> tuple[list[MixedOp], list[tuple[int, ..
 
 
 def _machine(target: str) -> dict[str, Any]:
-    cpu = platform.processor() or ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
     facts: dict[str, Any] = {
-        "cpu": cpu,
+        "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "platform": platform.platform(),
         "python": platform.python_version(),

@@ -41,6 +41,7 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
+from a2d.machine import cpu_model
 from a2d.paths import ResultsTree
 from a2d.results import ResultsError
 from a2d.results.curves import atomic_write_texts, input_file, one_line_errors
@@ -148,16 +149,6 @@ def commit(repo: Path) -> str:
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return head.stdout.strip() + (" + local changes" if dirty.stdout.strip() else "")
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
 
 
 def torch_version() -> str:
