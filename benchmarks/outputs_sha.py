@@ -5,7 +5,8 @@
 
 Runs on CPU, seed 1: `vanilla` PPO on Breakout (8 envs x 128 steps, 3 iterations, a resume
 checkpoint and env re-seed after iteration 2, test evaluations at 0 and 2048 steps and the final
-one), and a hard-mode search (the hooks: extra losses, the architecture step, Gumbel draws) of 2
+one), the same `vanilla` PPO for 2 iterations distilled from a fixed untrained teacher (the
+distillation hook's terms), and a hard-mode search (the hooks: extra losses, the architecture step, Gumbel draws) of 2
 iterations. Prints curve.csv, eval.json and the final weights' hashes (each tensor of the
 state_dict in order, name, dtype, shape and bytes) as JSON, and which `a2d` it imported.
 """
@@ -66,6 +67,30 @@ def run_ppo(d: Path, threads: int) -> dict:
     }
 
 
+def run_kd(d: Path, threads: int) -> dict:
+    """`vanilla` PPO distilled from a fixed untrained `vanilla` teacher (seed 123): the
+    distillation hook's terms in every minibatch loss."""
+    import torch
+
+    from a2d.models import build
+    from a2d.rl.ppo import train
+    from a2d.search.distill import DistillHook
+
+    torch.manual_seed(123)
+    teacher = build("vanilla", 4)  # Breakout's 4 actions
+    hook = DistillHook(teacher, 1.0, 0.5)
+    train(
+        "Breakout", "vanilla", 1, d, tiny_cfg(threads, 2 * 1024), hooks=[hook], log=lambda s: None
+    )
+    return {
+        "curve.csv": file_sha(d / "curve.csv"),
+        "eval.json": file_sha(d / "eval.json"),
+        "agent.pt state_dict": state_sha(
+            torch.load(d / "agent.pt", weights_only=True)["state_dict"]
+        ),
+    }
+
+
 def run_search(d: Path, threads: int) -> dict:
     import torch
 
@@ -104,6 +129,7 @@ def main() -> None:
     doc = {"a2d": str(Path(a2d.__file__).parent), "threads": a.threads, **OPTS}
     with tempfile.TemporaryDirectory() as d:
         doc["ppo_vanilla"] = run_ppo(Path(d) / "ppo", a.threads)
+        doc["ppo_distilled"] = run_kd(Path(d) / "kd", a.threads)
         if not a.no_search:
             doc["search_hard"] = run_search(Path(d) / "search", a.threads)
     print(json.dumps(doc, indent=2))

@@ -49,7 +49,7 @@ class Share(ppo.PPOHook):
     def held_out_share(self):
         return self.share
 
-    def on_minibatch(self, minibatch, held_out):
+    def on_minibatch(self, minibatch, held_out, rows):
         self.kinds.append((minibatch, held_out))
 
     def after_backward(self, minibatch):

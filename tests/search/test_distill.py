@@ -137,3 +137,33 @@ def test_hook_refuses_a_teacher_of_another_action_space(teacher):
     hook = DistillHook(teacher, 1.0, 0.5)
     with pytest.raises(A2DError, match="same game"):
         hook.setup(build("vanilla", 6), 6, "cpu")
+
+
+def test_teacher_runs_once_per_update_and_gives_the_same_terms_bit_for_bit(teacher):
+    """on_update_start runs the teacher on the whole rollout (in chunks that do not line up with
+    the minibatches); each minibatch's terms equal the teacher run on that minibatch itself."""
+    torch.manual_seed(1)
+    student = build("vanilla", N_ACTIONS)
+    rollout = frames(12, seed=3)
+    calls = []
+    teacher.register_forward_hook(lambda m, i, o: calls.append(len(i[0])))
+    cached = DistillHook(teacher, 1.0, 0.5, chunk=5)
+    direct = DistillHook(teacher, 1.0, 0.5)
+    for h in (cached, direct):
+        h.setup(student, N_ACTIONS, "cpu")
+    cached.on_update_start(rollout)
+    assert calls == [5, 5, 2]  # the whole rollout, once
+    for mb, rows in enumerate(
+        torch.randperm(12, generator=torch.Generator().manual_seed(0)).split(4)
+    ):
+        cached.on_minibatch(mb, False, rows)
+        logits, value = student(rollout[rows])
+        got = cached.extra_losses(rollout[rows], logits, value)
+        want = direct.extra_losses(rollout[rows], logits, value)
+        assert set(got) == set(want) == {"distill_actor", "distill_critic"}
+        for k in got:
+            assert torch.equal(got[k], want[k]), k
+    assert calls == [5, 5, 2, 4, 4, 4]  # the cached hook ran no more teacher passes
+    cached.on_iteration_end(0, 12, None)  # the cache is dropped after the update
+    cached.extra_losses(rollout[:2], *student(rollout[:2]))
+    assert calls[-1] == 2

@@ -125,7 +125,7 @@ def test_bi_level_holds_out_a_share_for_alpha(make_hook, supernet):
     alpha = hook.ctl.alpha
     for mb in range(4):
         held_out = mb % 2 == 1
-        hook.on_minibatch(mb, held_out)
+        hook.on_minibatch(mb, held_out, torch.arange(2))
         assert hook.step_weights(mb) is not held_out
         before = alpha.detach().clone()
         minibatch_backward(hook, supernet, seed=mb)

@@ -99,9 +99,16 @@ class PPOHook:
         own steps (a bi-level search: alpha's); 0 (the default): none. See ``ppo_update``."""
         return 0.0
 
-    def on_minibatch(self, minibatch: int, held_out: bool) -> None:
-        """Before a minibatch's forward pass: its index in the epoch and whether it comes from
-        the held-out share (on which the weights never step)."""
+    def on_update_start(self, obs: torch.Tensor) -> None:
+        """Before the update's first minibatch, with the iteration's rollout observations
+        flattened to ``(batch_size, ...)``: each minibatch's ``rows`` (``on_minibatch``) index
+        into it (e.g. run a frozen teacher once per iteration instead of once per minibatch
+        and epoch). Runs under the update's autocast, with gradients on."""
+
+    def on_minibatch(self, minibatch: int, held_out: bool, rows: torch.Tensor) -> None:
+        """Before a minibatch's forward pass: its index in the epoch, whether it comes from
+        the held-out share (on which the weights never step) and its rows of the rollout (the
+        ``obs`` of ``on_update_start``)."""
 
     def step_weights(self, minibatch: int) -> bool:
         """Whether the network weights take an optimiser step on this minibatch (a held-out
@@ -698,6 +705,9 @@ def ppo_update(
     # actions the env pressed itself (FIRE after a lost life) count in the value loss only
     b_policy = ~rollout.forced.reshape(-1) if bool(rollout.forced.any()) else None
     held, kept = _held_out_split(hooks, p, rollout.device)
+    with amp:
+        for h in hooks:
+            h.on_update_start(b_obs)
     for epoch in range(p.update_epochs):
         if held is None:
             perm = torch.randperm(p.batch_size, device=rollout.device)
@@ -718,7 +728,7 @@ def ppo_update(
         for mb_index, (mb, held_out) in enumerate(plan):
             where = f" (PPO iteration {iteration}, epoch {epoch}, minibatch {mb_index})"
             for h in hooks:
-                h.on_minibatch(mb_index, held_out)
+                h.on_minibatch(mb_index, held_out, mb)
             mb_obs = b_obs[mb]
             with amp:
                 logits, newvalue = agent(mb_obs)

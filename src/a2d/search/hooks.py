@@ -122,7 +122,7 @@ class SearchHook(PPOHook):
     def held_out_share(self) -> float:
         return self.scfg.bilevel_alpha_share if self.bi_level and not self.in_warmup else 0.0
 
-    def on_minibatch(self, minibatch, held_out):
+    def on_minibatch(self, minibatch, held_out, rows):
         self._held_out = held_out
 
     def _alpha_turn(self, minibatch: int) -> bool:
