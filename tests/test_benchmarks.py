@@ -290,3 +290,15 @@ def test_estimate_runs_on_a_fresh_clones_files(tmp_path):
     assert rows["train"][1:3] == ["4", "400,000"]
     assert rows["search"][1:3] == ["3", "49,152"]
     assert rows["retrain"][1:3] == ["5", "500,000"]
+
+
+def test_kd_update_times_a_distilled_update_and_refuses_a_bad_pair(monkeypatch, capsys):
+    spec = importlib.util.spec_from_file_location("kd_update", ROOT / "benchmarks" / "kd_update.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    res = mod.measure("vanilla:vanilla", 1)
+    assert res["cpu_ms"] > 0 and len(res["cpu_ms_all"]) == 1
+    assert Path(res["a2d"]).name == "a2d"
+    monkeypatch.setattr(sys, "argv", ["kd_update.py", "--pairs", "resnet8"])
+    with pytest.raises(SystemExit, match="student:teacher"):
+        mod.main()
