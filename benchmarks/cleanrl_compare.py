@@ -217,8 +217,9 @@ def cleanrl_job(game: str, seed: int, steps: int, out: Path, script: str) -> lis
     run = out / "runs" / "cleanrl" / game / f"seed{seed}"
     if (run / "episodes.csv").is_file():
         return None
+    # absolute: the runner runs in the run's folder (CleanRL writes runs/ where it starts)
     return [
-        sys.executable, str(RUNNER), "--episodes", str(run / "episodes.part.csv"),
+        sys.executable, str(RUNNER), "--episodes", str((run / "episodes.part.csv").resolve()),
         "--threads", "1", str(Path(script).resolve()), "--env-id", f"{game}NoFrameskip-v4",
         "--seed", str(seed), "--total-timesteps", str(steps), "--no-cuda",
     ]  # fmt: skip

@@ -131,3 +131,13 @@ def test_runner_records_the_episodes_of_the_vector_env(tmp_path):
     # env 0 ends at vector step 3 (global 6); env 1 at step 5 (global 10); under gymnasium 1.x's
     # next-step autoreset env 0 resets at step 4 and its second game has 2 steps by step 6
     assert rows == [(6, 3.0), (10, 5.0)]
+
+
+def test_cleanrl_job_writes_its_episodes_where_the_table_reads_them(cmp, tmp_path, monkeypatch):
+    """The runner runs in the run's folder: a relative --out (the default) must still name the
+    episodes file by an absolute path, or it lands in a copy of the path below the run."""
+    monkeypatch.chdir(tmp_path)
+    cmd = cmp.cleanrl_job("Boxing", 2, 4096, Path("results/evidence/cleanrl"), "ppo_atari.py")
+    episodes = Path(cmd[cmd.index("--episodes") + 1])
+    run = tmp_path / "results" / "evidence" / "cleanrl" / "runs" / "cleanrl" / "Boxing" / "seed2"
+    assert episodes.is_absolute() and episodes == run / "episodes.part.csv"
