@@ -33,6 +33,19 @@ def state_sha(state: dict) -> str:
     return h.hexdigest()
 
 
+def run_hashes(d: Path) -> dict:
+    """Hashes of a finished run's curve.csv, eval.json and final weights."""
+    import torch
+
+    return {
+        "curve.csv": file_sha(d / "curve.csv"),
+        "eval.json": file_sha(d / "eval.json"),
+        "agent.pt state_dict": state_sha(
+            torch.load(d / "agent.pt", weights_only=True)["state_dict"]
+        ),
+    }
+
+
 #: --precision / --async-groups of this run (attributes an older a2d simply ignores)
 OPTS: dict = {}
 
@@ -53,18 +66,11 @@ def tiny_cfg(threads: int, steps: int):
 
 
 def run_ppo(d: Path, threads: int) -> dict:
-    import torch
 
     from a2d.rl.ppo import train
 
     train("Breakout", "vanilla", 1, d, tiny_cfg(threads, 3 * 1024), log=lambda s: None)
-    return {
-        "curve.csv": file_sha(d / "curve.csv"),
-        "eval.json": file_sha(d / "eval.json"),
-        "agent.pt state_dict": state_sha(
-            torch.load(d / "agent.pt", weights_only=True)["state_dict"]
-        ),
-    }
+    return run_hashes(d)
 
 
 def run_kd(d: Path, threads: int) -> dict:
@@ -82,17 +88,10 @@ def run_kd(d: Path, threads: int) -> dict:
     train(
         "Breakout", "vanilla", 1, d, tiny_cfg(threads, 2 * 1024), hooks=[hook], log=lambda s: None
     )
-    return {
-        "curve.csv": file_sha(d / "curve.csv"),
-        "eval.json": file_sha(d / "eval.json"),
-        "agent.pt state_dict": state_sha(
-            torch.load(d / "agent.pt", weights_only=True)["state_dict"]
-        ),
-    }
+    return run_hashes(d)
 
 
 def run_search(d: Path, threads: int) -> dict:
-    import torch
 
     from a2d.config import MethodConfig
     from a2d.models.builder import supernet_spec
@@ -106,14 +105,7 @@ def run_search(d: Path, threads: int) -> dict:
         supernet_spec(), cfg.search, MethodConfig(0.0, 0.0, "one_level"), 2, 9.35e6, d
     )
     train("Breakout", supernet_spec(), 1, d, cfg, hooks=[hook], log=lambda s: None)
-    return {
-        "curve.csv": file_sha(d / "curve.csv"),
-        "eval.json": file_sha(d / "eval.json"),
-        "agent.pt state_dict": state_sha(
-            torch.load(d / "agent.pt", weights_only=True)["state_dict"]
-        ),
-        "alpha": state_sha({"alpha": hook.ctl.alpha}),
-    }
+    return {**run_hashes(d), "alpha": state_sha({"alpha": hook.ctl.alpha})}
 
 
 def main() -> None:

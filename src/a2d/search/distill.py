@@ -63,9 +63,6 @@ class DistillHook(PPOHook):
     def _active(self) -> bool:
         return self.actor_coef > 0 or self.critic_coef > 0
 
-    def on_iteration_start(self, iteration, global_step):
-        self._cache, self._rows = None, None
-
     def on_update_start(self, obs):
         self._cache, self._rows = None, None
         if not self._active:
