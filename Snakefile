@@ -2,7 +2,7 @@
 #   snakemake -n                                   # the paper-scale DAG (config.yaml)
 #   snakemake --cores 2 --configfile presets/quick.yaml
 #   snakemake results/figures/fig3.pdf --cores 8   # one target, only what it needs
-#   snakemake --cores 2 --configfile presets/evidence.yaml evidence_docs   # docs/evidence/
+#   snakemake --cores 2 evidence_docs --configfile presets/evidence.yaml   # docs/evidence/
 from snakemake.utils import min_version
 
 min_version("9.0")

@@ -573,6 +573,49 @@ def test_every_shell_command_quotes_its_files(repo):
         assert not bare, (f.name, bare)
 
 
+def _configfile_args(line: str) -> list[str]:
+    """The words after each `--configfile` of a `snakemake` command line, up to the next option
+    or shell/Markdown punctuation."""
+    words, out = line.split(), []
+    for i, w in enumerate(words):
+        if w.strip("`") == "--configfile":
+            for nxt in words[i + 1 :]:
+                if nxt.startswith(("-", "#", "`", "|", "&", ";", ")", "\\")):
+                    break
+                out.append(nxt.strip("`(),;:"))
+    return out
+
+
+def _commands(f) -> list[str]:
+    """The command lines a file shows: Markdown's code blocks and `inline code` (joined across
+    line breaks), the comment lines of YAML, .smk files and the Snakefile."""
+    text = f.read_text()
+    if f.suffix != ".md":
+        comments = [ln.split("#", 1)[1] for ln in text.splitlines() if "#" in ln]
+        return [c for ln in comments for c in (re.findall(r"`([^`]+)`", ln) or [ln])]
+    fenced = re.findall(r"```[^\n]*\n(.*?)```", text, flags=re.S)
+    rest = re.sub(r"```.*?```", "", text, flags=re.S)
+    lines = [ln.split(" #", 1)[0] for block in fenced for ln in block.splitlines()]
+    return lines + [" ".join(span.split()) for span in re.findall(r"`([^`]+)`", rest)]
+
+
+def test_documented_snakemake_commands_put_targets_before_configfile(repo):
+    """`--configfile` takes every word after it as a config file, so a target written after it
+    (`snakemake --configfile x.yaml evidence_docs`) fails with FileNotFoundError: every command
+    the docs, presets and workflow comments show names its targets before `--configfile`."""
+    files = [repo / "README.md", repo / "Snakefile", *sorted((repo / "docs").rglob("*.md"))]
+    files += sorted((repo / "presets").glob("*.yaml"))
+    files += sorted((repo / "workflow" / "rules").glob("*.smk"))
+    bad = []
+    for f in files:
+        for cmd in _commands(f):
+            if "snakemake" in cmd and "--configfile" in cmd:
+                bad += [(f.name, cmd, a) for a in _configfile_args(cmd) if not a.endswith(".yaml")]
+    example = "snakemake --configfile a.yaml b.yaml all"
+    assert _configfile_args(example) == ["a.yaml", "b.yaml", "all"]
+    assert bad == []
+
+
 #: The one lint the workflow does not follow: the rules have no per-rule conda environment or
 #: container (they run in the environment Snakemake runs in; a conda environment that no test
 #: can build here would be an untested claim).

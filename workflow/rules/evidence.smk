@@ -1,6 +1,6 @@
 # Published evidence: the finished tree's figures, tables, claims and times as small files in
 # config `evidence_docs` (docs/evidence/). A target of its own, not part of `all`:
-#   snakemake --cores 2 --configfile presets/evidence.yaml evidence_docs
+#   snakemake --cores 2 evidence_docs --configfile presets/evidence.yaml
 import sys
 
 EVIDENCE_DOCS = config["evidence_docs"].rstrip("/")
