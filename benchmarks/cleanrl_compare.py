@@ -2,7 +2,7 @@
 side, same games, seeds and steps.
 
     python benchmarks/cleanrl_compare.py --cleanrl PATH/TO/cleanrl/cleanrl/ppo_atari.py \
-        [--games RoadRunner Boxing] [--seeds 1 2 3] [--steps 100000] [--window 25000] \
+        [--games RoadRunner Krull] [--seeds 1 2 3] [--steps 100000] [--window 25000] \
         [--out results/evidence/cleanrl] [--jobs 2]
 
 Each (implementation, game, seed) is one 1-thread job, ``--jobs`` at a time (2 on 2 cores):
@@ -17,6 +17,12 @@ Each (implementation, game, seed) is one 1-thread job, ``--jobs`` at a time (2 o
   GNoFrameskip-v4 --seed S --total-timesteps N --no-cuda`` in ``OUT/runs/cleanrl/G/seedS/``
   (the runner records CleanRL's own ``RecordEpisodeStatistics`` episodes: full games, raw
   score, at CleanRL's ``global_step``; CleanRL needs ``pip install tyro opencv-python-headless``).
+
+With ``--a2d-runs RUNS`` (a results tree's ``runs/``, e.g. ``results/evidence/runs``) ours are
+not trained: the table reads the training episodes of the pipeline's own ``vanilla`` runs,
+``RUNS/G/vanilla/seedS/tb/``, so the published evidence runs are the ones checked. Those runs
+have test evaluations and resume checkpoints, at each of which the envs are re-seeded and
+reset (docs/reliability.md); the games cut there are not training episodes of either side.
 
 A job whose result is already there (our ``eval.json``; CleanRL's ``episodes.csv``) is not rerun.
 CleanRL runs ``N // 1024`` PPO iterations and we ``ceil(N / 1024)``: for N = 100,000, 99,328 and
@@ -234,11 +240,19 @@ def _run(cmd: list[str], cwd: Path, log: Path) -> None:
         raise SystemExit(f"failed (exit {p.returncode}): {' '.join(cmd)}; see {log}")
 
 
+def a2d_run_dir(out: Path, game: str, seed: int, a2d_runs: str | Path | None = None) -> Path:
+    """Our run's folder: trained by this script under ``out``, or the pipeline's ``vanilla``
+    run in the results tree's ``runs/`` (``--a2d-runs``)."""
+    if a2d_runs is not None:
+        return Path(a2d_runs) / game / "vanilla" / f"seed{seed}"
+    return out / "runs" / "a2d" / game / f"seed{seed}"
+
+
 def run_jobs(a, out: Path) -> None:
     todo = []
     for game in a.games:
         for seed in a.seeds:
-            cmd = a2d_job(game, seed, a.steps, out, a.eval_episodes)
+            cmd = None if a.a2d_runs else a2d_job(game, seed, a.steps, out, a.eval_episodes)
             if cmd:
                 logs = out / "logs" / "a2d" / game
                 todo.append((cmd, ROOT, logs / f"seed{seed}.log", None))
@@ -259,11 +273,11 @@ def run_jobs(a, out: Path) -> None:
             f.result()
 
 
-def collect(out: Path, games: list[str], seeds: list[int]) -> dict:
+def collect(out: Path, games: list[str], seeds: list[int], a2d_runs=None) -> dict:
     eps: dict = {impl: {} for impl in IMPLS}
     for game in games:
         eps["a2d"][game] = {
-            s: read_a2d_episodes(out / "runs" / "a2d" / game / f"seed{s}") for s in seeds
+            s: read_a2d_episodes(a2d_run_dir(out, game, s, a2d_runs)) for s in seeds
         }
         eps["cleanrl"][game] = {
             s: read_cleanrl_episodes(out / "runs" / "cleanrl" / game / f"seed{s}" / "episodes.csv")
@@ -274,7 +288,7 @@ def collect(out: Path, games: list[str], seeds: list[int]) -> dict:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--games", nargs="+", default=["RoadRunner", "Boxing"])
+    ap.add_argument("--games", nargs="+", default=["RoadRunner", "Krull"])  # the evidence games
     ap.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
     ap.add_argument("--steps", type=int, default=100_000, help="env steps per run")
     ap.add_argument("--window", type=int, default=25_000, help="steps per table column")
@@ -283,15 +297,31 @@ def main(argv=None) -> int:
     ap.add_argument("--jobs", type=int, default=2, help="runs at a time, 1 thread each")
     ap.add_argument("--eval-episodes", type=int, default=8, help="our run's final test games")
     ap.add_argument("--table-only", action="store_true", help="only read the runs in --out")
+    ap.add_argument(
+        "--a2d-runs",
+        help="do not train ours: read the pipeline's runs in this results tree's runs/ "
+        "(GAME/vanilla/seedS), e.g. results/evidence/runs",
+    )
     a = ap.parse_args(argv)
     if a.steps < 1 or a.window < 1 or a.jobs < 1:
         ap.error("--steps, --window and --jobs must be >= 1")
+    if a.a2d_runs and not Path(a.a2d_runs).is_dir():
+        ap.error(f"--a2d-runs {a.a2d_runs}: no such folder (a results tree's runs/)")
     out = Path(a.out)
     if not a.table_only:
         if not Path(a.cleanrl).is_file():
             ap.error(f"--cleanrl {a.cleanrl}: no such file")
         run_jobs(a, out)
-    res = compare(collect(out, a.games, a.seeds), a.steps, a.window)
+    if a.a2d_runs:
+        missing = [
+            str(d / "eval.json")
+            for g in a.games
+            for sd in a.seeds
+            if not (d := a2d_run_dir(out, g, sd, a.a2d_runs)).joinpath("eval.json").is_file()
+        ]
+        if missing:
+            ap.error(f"--a2d-runs {a.a2d_runs}: no finished run, {missing[0]} is missing")
+    res = compare(collect(out, a.games, a.seeds, a.a2d_runs), a.steps, a.window)
     res.update(
         seeds=a.seeds,
         command="python benchmarks/cleanrl_compare.py "

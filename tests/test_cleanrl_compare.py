@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
@@ -141,3 +142,48 @@ def test_cleanrl_job_writes_its_episodes_where_the_table_reads_them(cmp, tmp_pat
     episodes = Path(cmd[cmd.index("--episodes") + 1])
     run = tmp_path / "results" / "evidence" / "cleanrl" / "runs" / "cleanrl" / "Boxing" / "seed2"
     assert episodes.is_absolute() and episodes == run / "episodes.part.csv"
+
+
+def _fixture_runs(tmp_path):
+    """A results tree's runs/ with our vanilla Krull run (seed 1) and CleanRL's episodes."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    runs, out = tmp_path / "evidence" / "runs", tmp_path / "cleanrl"
+    w = SummaryWriter(str(runs / "Krull" / "vanilla" / "seed1" / "tb"))
+    for step, ret in [(10, 1500.0), (60, 3000.0), (90, 3400.0)]:
+        w.add_scalar("charts/episodic_return", ret, step)
+    w.close()
+    (runs / "Krull" / "vanilla" / "seed1" / "eval.json").write_text("{}")  # a finished run
+    ep = out / "runs" / "cleanrl" / "Krull" / "seed1" / "episodes.csv"
+    ep.parent.mkdir(parents=True)
+    ep.write_text("global_step,episodic_return,episodic_length\n20,1000.0,900\n70,3600.0,900\n")
+    return runs, out
+
+
+def test_a2d_runs_reads_the_pipelines_vanilla_runs_and_trains_none(cmp, tmp_path, monkeypatch):
+    """--a2d-runs: ours are the results tree's GAME/vanilla/seedS runs; no run of ours starts
+    (CleanRL's finished run is not rerun either)."""
+    runs, out = _fixture_runs(tmp_path)
+    started = []
+    monkeypatch.setattr(cmp, "_run", lambda cmd, cwd, log: started.append(cmd))
+    script = tmp_path / "ppo_atari.py"
+    script.write_text("")
+    args = ["--games", "Krull", "--seeds", "1", "--steps", "100", "--window", "50"]
+    args += ["--out", str(out), "--cleanrl", str(script), "--a2d-runs", str(runs)]
+    assert cmp.main(args) == 0
+    assert started == []
+    res = json.loads((out / "comparison.json").read_text())
+    last = res["games"]["Krull"]["verdict"]
+    # ours: the episodes at 60 and 90 (3,200); CleanRL's one at 70 (3,600): below its range
+    assert last["ours"] == 3200.0 and last["verdict"] == "below"
+    assert not (out / "runs" / "a2d").exists()
+
+
+def test_a2d_runs_without_a_run_fails_in_one_line_naming_it(cmp, tmp_path, capsys):
+    runs, out = _fixture_runs(tmp_path)
+    args = ["--games", "Krull", "--seeds", "1", "2", "--out", str(out), "--cleanrl", "x"]
+    with pytest.raises(SystemExit):
+        cmp.main([*args, "--a2d-runs", str(runs), "--table-only"])
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "no finished run, " in err and err.endswith("Krull/vanilla/seed2/eval.json is missing")
+    assert not (out / "comparison.json").exists()
