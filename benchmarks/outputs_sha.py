@@ -66,7 +66,6 @@ def tiny_cfg(threads: int, steps: int):
 
 
 def run_ppo(d: Path, threads: int) -> dict:
-
     from a2d.rl.ppo import train
 
     train("Breakout", "vanilla", 1, d, tiny_cfg(threads, 3 * 1024), log=lambda s: None)
@@ -92,7 +91,6 @@ def run_kd(d: Path, threads: int) -> dict:
 
 
 def run_search(d: Path, threads: int) -> dict:
-
     from a2d.config import MethodConfig
     from a2d.models.builder import supernet_spec
     from a2d.rl.ppo import train
