@@ -3,7 +3,7 @@ side, same games, seeds and steps.
 
     python benchmarks/cleanrl_compare.py --cleanrl PATH/TO/cleanrl/cleanrl/ppo_atari.py \
         [--games RoadRunner Krull] [--seeds 1 2 3] [--steps 100000] [--window 25000] \
-        [--out results/evidence/cleanrl] [--jobs 2]
+        [--out results/evidence/cleanrl] [--jobs 2] [--a2d-runs RUNS] [--cleanrl-from JSON]
 
 Each (implementation, game, seed) is one 1-thread job, ``--jobs`` at a time (2 on 2 cores):
 
@@ -23,6 +23,16 @@ not trained: the table reads the training episodes of the pipeline's own ``vanil
 ``RUNS/G/vanilla/seedS/tb/``, so the published evidence runs are the ones checked. Those runs
 have test evaluations and resume checkpoints, at each of which the envs are re-seeded and
 reset (docs/reliability.md); the games cut there are not training episodes of either side.
+
+With ``--cleanrl-from FILE`` (an earlier ``comparison.json`` of this script) CleanRL's side is
+not run or read from runs: its per-window rows are taken from that file, whose steps, window,
+games and seeds must be these. CleanRL's runs do not depend on our code, so a comparison made
+for a new set of our runs need not rerun them; the output names the file (path, SHA-256, its
+command and when and where it was measured, where the file records it) under
+``cleanrl_source``.
+
+Every output records under ``measured`` the date (UTC), this repository's commit and the
+machine (CPU, cores, torch, Python, OS) of the run that wrote it.
 
 A job whose result is already there (our ``eval.json``; CleanRL's ``episodes.csv``) is not rerun.
 CleanRL runs ``N // 1024`` PPO iterations and we ``ceil(N / 1024)``: for N = 100,000, 99,328 and
@@ -137,12 +147,17 @@ def verdict(ours: dict, ref: dict) -> dict:
     return {"verdict": v, "ours": mean, "ref_min": lo, "ref_max": hi}
 
 
-def compare(episodes: dict, steps: int, window: int) -> dict:
+def compare(episodes: dict, steps: int, window: int, cleanrl_rows: dict | None = None) -> dict:
     """``episodes[impl][game][seed]`` -> the comparison: per game, each implementation's windows
-    and the verdict on the last one."""
+    and the verdict on the last one. ``cleanrl_rows[game]``: CleanRL's windows as they are (from
+    an earlier comparison, ``--cleanrl-from``) instead of ``episodes["cleanrl"]``."""
     games = {}
     for game in episodes["a2d"]:
-        rows = {impl: summarize(episodes[impl][game], steps, window) for impl in IMPLS}
+        rows = {"a2d": summarize(episodes["a2d"][game], steps, window)}
+        if cleanrl_rows is not None:
+            rows["cleanrl"] = cleanrl_rows[game]
+        else:
+            rows["cleanrl"] = summarize(episodes["cleanrl"][game], steps, window)
         games[game] = {**rows, "verdict": verdict(rows["a2d"][-1], rows["cleanrl"][-1])}
     return {"steps": steps, "window": window, "games": games}
 
@@ -193,7 +208,70 @@ def render_markdown(res: dict, seeds: list[int]) -> str:
         v = g["verdict"]
         rng = f"[{_fmt(v['ref_min'])}, {_fmt(v['ref_max'])}]"
         lines.append(f"| {game} | {_fmt(v['ours'])} | {rng} | {v['verdict']} |")
+    src = res.get("cleanrl_source")
+    if src:
+        lines += [
+            "",
+            f"CleanRL's side is read from an earlier comparison, `{src['file']}` (SHA-256 "
+            f"{src['sha256'][:12]}), not rerun: command `{src['command']}`; measured: "
+            f"{_measured_label(src['measured'])}.",
+        ]
+    m = res.get("measured")
+    if m:
+        lines += ["", f"This table: {_measured_label(m)}."]
     return "\n".join(lines) + "\n"
+
+
+def _measured_label(m) -> str:
+    """``measured`` as one line: date, commit, machine (or the text the source has instead)."""
+    if not isinstance(m, dict):
+        return str(m)
+    mc = m.get("machine", {})
+    where = f"{mc.get('cpu', '?')}, {mc.get('cores', '?')} cores, torch {mc.get('torch', '?')}"
+    return f"{m.get('date', '?')}, commit {m.get('commit', '?')}, {where}"
+
+
+def measured() -> dict:
+    """When, at which commit and on which machine this output was written."""
+    from datetime import datetime, timezone
+
+    from a2d.results.evidence_docs import commit, machine
+
+    return {
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "commit": commit(ROOT),
+        "machine": machine(),
+    }
+
+
+def load_cleanrl_rows(path: str | Path, games, seeds, steps: int, window: int) -> tuple:
+    """CleanRL's rows per game from an earlier comparison.json, and its ``cleanrl_source``;
+    ``ValueError`` (one line) when it is not one or does not match these games, seeds and steps."""
+    import hashlib
+
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+        src = json.loads(raw)
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{p}: not a readable comparison.json ({e})") from None
+    if not isinstance(src, dict) or not isinstance(src.get("games"), dict):
+        raise ValueError(f"{p}: not a comparison.json (no 'games')")
+    for key, want in (("steps", steps), ("window", window), ("seeds", list(seeds))):
+        if src.get(key) != want:
+            raise ValueError(f"{p}: its {key} is {src.get(key)!r}, this comparison's {want!r}")
+    missing = [g for g in games if "cleanrl" not in src["games"].get(g, {})]
+    if missing:
+        have = ", ".join(sorted(src["games"])) or "none"
+        raise ValueError(f"{p}: no CleanRL rows for {missing[0]} (games there: {have})")
+    rows = {g: src["games"][g]["cleanrl"] for g in games}
+    source = {
+        "file": str(p),
+        "sha256": hashlib.sha256(raw).hexdigest(),
+        "command": src.get("command", "not recorded"),
+        "measured": src.get("measured", "not recorded in that file"),
+    }
+    return rows, source
 
 
 # ---------------------------------------------------------------- running the jobs
@@ -256,7 +334,7 @@ def run_jobs(a, out: Path) -> None:
             if cmd:
                 logs = out / "logs" / "a2d" / game
                 todo.append((cmd, ROOT, logs / f"seed{seed}.log", None))
-            cmd = cleanrl_job(game, seed, a.steps, out, a.cleanrl)
+            cmd = None if a.cleanrl_from else cleanrl_job(game, seed, a.steps, out, a.cleanrl)
             if cmd:
                 run = out / "runs" / "cleanrl" / game / f"seed{seed}"
                 todo.append((cmd, run, run / "stdout.log", run))
@@ -273,12 +351,16 @@ def run_jobs(a, out: Path) -> None:
             f.result()
 
 
-def collect(out: Path, games: list[str], seeds: list[int], a2d_runs=None) -> dict:
+def collect(
+    out: Path, games: list[str], seeds: list[int], a2d_runs=None, cleanrl: bool = True
+) -> dict:
     eps: dict = {impl: {} for impl in IMPLS}
     for game in games:
         eps["a2d"][game] = {
             s: read_a2d_episodes(a2d_run_dir(out, game, s, a2d_runs)) for s in seeds
         }
+        if not cleanrl:  # CleanRL's rows come from an earlier comparison (--cleanrl-from)
+            continue
         eps["cleanrl"][game] = {
             s: read_cleanrl_episodes(out / "runs" / "cleanrl" / game / f"seed{s}" / "episodes.csv")
             for s in seeds
@@ -293,7 +375,11 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=100_000, help="env steps per run")
     ap.add_argument("--window", type=int, default=25_000, help="steps per table column")
     ap.add_argument("--out", default="results/evidence/cleanrl")
-    ap.add_argument("--cleanrl", required=True, help="CleanRL's cleanrl/ppo_atari.py")
+    ap.add_argument("--cleanrl", help="CleanRL's cleanrl/ppo_atari.py (to run CleanRL)")
+    ap.add_argument(
+        "--cleanrl-from",
+        help="CleanRL's side from this earlier comparison.json instead of runs (see above)",
+    )
     ap.add_argument("--jobs", type=int, default=2, help="runs at a time, 1 thread each")
     ap.add_argument("--eval-episodes", type=int, default=8, help="our run's final test games")
     ap.add_argument("--table-only", action="store_true", help="only read the runs in --out")
@@ -308,9 +394,17 @@ def main(argv=None) -> int:
     if a.a2d_runs and not Path(a.a2d_runs).is_dir():
         ap.error(f"--a2d-runs {a.a2d_runs}: no such folder (a results tree's runs/)")
     out = Path(a.out)
+    cleanrl_rows = source = None
+    if a.cleanrl_from:
+        try:
+            cleanrl_rows, source = load_cleanrl_rows(
+                a.cleanrl_from, a.games, a.seeds, a.steps, a.window
+            )
+        except ValueError as e:
+            ap.error(f"--cleanrl-from {e}")
     if not a.table_only:
-        if not Path(a.cleanrl).is_file():
-            ap.error(f"--cleanrl {a.cleanrl}: no such file")
+        if not a.cleanrl_from and not (a.cleanrl and Path(a.cleanrl).is_file()):
+            ap.error(f"--cleanrl {a.cleanrl}: no such file (CleanRL's ppo_atari.py)")
         run_jobs(a, out)
     if a.a2d_runs:
         missing = [
@@ -321,8 +415,12 @@ def main(argv=None) -> int:
         ]
         if missing:
             ap.error(f"--a2d-runs {a.a2d_runs}: no finished run, {missing[0]} is missing")
-    res = compare(collect(out, a.games, a.seeds, a.a2d_runs), a.steps, a.window)
+    eps = collect(out, a.games, a.seeds, a.a2d_runs, cleanrl=cleanrl_rows is None)
+    res = compare(eps, a.steps, a.window, cleanrl_rows)
+    if source is not None:
+        res["cleanrl_source"] = source
     res.update(
+        measured=measured(),
         seeds=a.seeds,
         command="python benchmarks/cleanrl_compare.py "
         + " ".join(sys.argv[1:] if argv is None else argv),

@@ -187,3 +187,61 @@ def test_a2d_runs_without_a_run_fails_in_one_line_naming_it(cmp, tmp_path, capsy
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert "no finished run, " in err and err.endswith("Krull/vanilla/seed2/eval.json is missing")
     assert not (out / "comparison.json").exists()
+
+
+def test_cleanrl_from_an_earlier_comparison_runs_and_reads_no_cleanrl(cmp, tmp_path, monkeypatch):
+    """--cleanrl-from: CleanRL's rows are the earlier comparison's, as they are; ours are read
+    anew; the output names its source and when, where and at which commit it was written."""
+    runs, out = _fixture_runs(tmp_path)
+    args = ["--games", "Krull", "--seeds", "1", "--steps", "100", "--window", "50"]
+    args += ["--out", str(out), "--a2d-runs", str(runs), "--table-only"]
+    assert cmp.main([*args, "--cleanrl", "x"]) == 0
+    first = out / "comparison.json"
+    earlier = tmp_path / "earlier.json"
+    doc = json.loads(first.read_text())
+    doc["games"]["Krull"]["cleanrl"][-1].update(min=3100.0, max=3300.0)  # a range ours is inside
+    earlier.write_text(json.dumps(doc))
+    # CleanRL's runs are gone: nothing of CleanRL is read or run (no --cleanrl, no --table-only)
+    (out / "runs" / "cleanrl" / "Krull" / "seed1" / "episodes.csv").unlink()
+    started = []
+    monkeypatch.setattr(cmp, "_run", lambda cmd, cwd, log: started.append(cmd))
+    args.remove("--table-only")
+    assert cmp.main([*args, "--cleanrl-from", str(earlier)]) == 0
+    assert started == []
+    res = json.loads(first.read_text())
+    assert res["games"]["Krull"]["cleanrl"] == doc["games"]["Krull"]["cleanrl"]
+    assert res["games"]["Krull"]["verdict"] == {
+        "verdict": "inside", "ours": 3200.0, "ref_min": 3100.0, "ref_max": 3300.0,
+    }  # fmt: skip
+    src = res["cleanrl_source"]
+    assert src["file"] == str(earlier) and len(src["sha256"]) == 64
+    assert src["command"].startswith("python benchmarks/cleanrl_compare.py ")
+    assert src["measured"] == doc["measured"]  # the earlier file's own date, commit, machine
+    assert {"date", "commit", "machine"} <= set(res["measured"])
+    md = (out / "comparison.md").read_text()
+    assert f"read from an earlier comparison, `{earlier}`" in md
+    assert "This table: " in md and " cores, torch " in md
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"steps": 200}, "its steps is 200, this comparison's 100"),
+        ({"seeds": [1, 2, 3]}, "its seeds is [1, 2, 3], this comparison's [1]"),
+        ({"games": {"Boxing": {"cleanrl": []}}}, "no CleanRL rows for Krull (games there: Boxing)"),
+    ],
+)
+def test_cleanrl_from_a_file_that_does_not_match_fails_in_one_line(
+    cmp, tmp_path, capsys, change, message
+):
+    runs, out = _fixture_runs(tmp_path)
+    earlier = tmp_path / "earlier.json"
+    base = {"steps": 100, "window": 50, "seeds": [1], "games": {"Krull": {"cleanrl": []}}}
+    earlier.write_text(json.dumps({**base, **change}))
+    args = ["--games", "Krull", "--seeds", "1", "--steps", "100", "--window", "50"]
+    args += ["--out", str(out), "--a2d-runs", str(runs), "--cleanrl-from", str(earlier)]
+    with pytest.raises(SystemExit):
+        cmp.main(args)
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.endswith(message) and str(earlier) in err
+    assert not (out / "comparison.json").exists()

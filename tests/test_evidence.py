@@ -85,3 +85,23 @@ def test_evidence_docs_target_needs_the_whole_dag(repo, venv_bin, venv_env, tmp_
     assert {r: n for r, n in stats.items() if r not in ("total", "evidence_docs")} == expected
     assert stats["evidence_docs"] == 1
     assert str(ResultsTree(tmp_path / "results").evidence_record) in listed_files(p.stdout)
+
+
+def test_gpu_day_overlay_runs_every_rule_on_two_learning_figure_games(
+    repo, venv_bin, venv_env, tmp_path
+):
+    """presets/evidence-gpu-day.yaml on the evidence preset: every rule of the paper DAG as its
+    config asks, two figure games (claim (a) testable), each one of the 2-core preset's games
+    (the ones measured to learn within 100k steps), and a sweep of more than one size."""
+    presets = [repo / "presets" / "evidence.yaml", repo / "presets" / "evidence-gpu-day.yaml"]
+    p = dry_run(repo, venv_bin, venv_env, tmp_path, configfiles=presets)
+    assert p.returncode == 0, p.stderr[-3000:]
+    cfg = yaml.safe_load((repo / "config.yaml").read_text())
+    for f in presets:
+        cfg = deep_merge(cfg, yaml.safe_load(f.read_text()))
+    stats = job_stats(p.stdout)
+    check_counts(stats, cfg)
+    assert [r for r in KNOWN_RULES if r not in OPTIONAL and stats.get(r, 0) == 0] == []
+    learn_by_100k = yaml.safe_load(presets[0].read_text())["games"]
+    assert len(cfg["figure_games"]) >= 2 and set(cfg["figure_games"]) <= set(learn_by_100k)
+    assert len(cfg["sweep"]["archs"]) >= 2 and len(cfg["seeds"]) >= 3
