@@ -126,6 +126,22 @@ def test_commit_of_a_git_checkout(tmp_path):
     assert len(head) == 40 and ed.commit(tmp_path) == head
     (tmp_path / "f").write_text("changed")
     assert ed.commit(tmp_path) == head + " + local changes"
+    # a rebuild rewrites the published folder: its own changes do not make the tree dirty
+    (tmp_path / "f").write_text("x")
+    (tmp_path / "docs" / "evidence").mkdir(parents=True)
+    (tmp_path / "docs" / "evidence" / "README.md").write_text("old page")
+    for cmd in (["git", "add", "docs"], ["git", "commit", "-qm", "page"]):
+        subprocess.run(cmd, cwd=tmp_path, check=True, env=env)
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=tmp_path, capture_output=True, text=True
+    ).stdout.strip()
+    (tmp_path / "docs" / "evidence" / "README.md").write_text("new page")
+    assert ed.commit(tmp_path, ignore=tmp_path / "docs" / "evidence") == head
+    assert ed.commit(tmp_path) == head + " + local changes"
+    (tmp_path / "f").write_text("changed")
+    assert ed.commit(tmp_path, ignore=tmp_path / "docs" / "evidence") == head + " + local changes"
+    # a folder outside the checkout excludes nothing
+    assert ed.commit(tmp_path, ignore=tmp_path.parent) == head + " + local changes"
 
 
 @pytest.mark.parametrize(

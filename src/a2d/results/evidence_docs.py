@@ -134,8 +134,10 @@ def hms(seconds: float) -> str:
 
 
 # ---------------------------------------------------------------- where it ran
-def commit(repo: Path) -> str:
-    """``git rev-parse HEAD`` (+ " + local changes" if the tree differs); ``unknown`` otherwise."""
+def commit(repo: Path, ignore: str | Path | None = None) -> str:
+    """``git rev-parse HEAD`` (+ " + local changes" if the tree differs); ``unknown`` otherwise.
+    Changes under ``ignore`` (the published folder itself, which a rebuild rewrites) do not
+    count."""
     try:
         head = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, timeout=30
@@ -143,12 +145,26 @@ def commit(repo: Path) -> str:
         if head.returncode != 0:
             return "unknown"
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ":/", *_exclude(repo, ignore)],
             cwd=repo, capture_output=True, text=True, timeout=30,
         )  # fmt: skip
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+    if dirty.returncode != 0:
+        return head.stdout.strip() + " + unknown changes"
     return head.stdout.strip() + (" + local changes" if dirty.stdout.strip() else "")
+
+
+def _exclude(repo: Path, path: str | Path | None) -> list[str]:
+    """A git pathspec leaving out ``path`` (relative to the working directory) when it lies in
+    ``repo`` (git refuses a pathspec outside the repository)."""
+    if path is None:
+        return []
+    try:
+        rel = Path(path).resolve().relative_to(Path(repo).resolve())
+    except ValueError:
+        return []
+    return [f":(exclude){rel.as_posix()}"] if rel.parts else []
 
 
 def torch_version() -> str:
@@ -261,7 +277,7 @@ def build(
         input_file(cmp_json)  # the table without its numbers: refused
     texts = {t: input_file(tree.table(t, "md")).read_text() for t in [*TABLES, "claims"]}
     built = (now or datetime.now(timezone.utc)).strftime("%Y-%m-%d %H:%M UTC")
-    commit_id = commit(Path(repo))
+    commit_id = commit(Path(repo), ignore=out)
     readme = render_readme(
         tree.root, command, commit_id, machine(), times, wall_s, texts, rliable,
         cmp_md.read_text() if has_cmp else None, built,
