@@ -45,8 +45,17 @@ def _step_grads(net, x):
         ("resnet8", "none"),
         (derived_spec(MIXED), "group"),
         ("resnet8", "batch"),
+        (derived_spec(["k3_e1_g2"] * 14), "none"),  # grouped 1x1 convs: left plain (ops._fusable)
     ],
-    ids=["derived_mixed", "derived_k3_e3", "vanilla", "resnet8", "derived_group", "resnet8_bn"],
+    ids=[
+        "derived_mixed",
+        "derived_k3_e3",
+        "vanilla",
+        "resnet8",
+        "derived_group",
+        "resnet8_bn",
+        "derived_grouped_1x1",
+    ],  # fmt: skip
 )
 def test_fused_step_is_bitwise_the_plain_step(arch, norm, monkeypatch):
     torch.manual_seed(0)

@@ -141,7 +141,10 @@ def test_hook_refuses_a_teacher_of_another_action_space(teacher):
 
 def test_teacher_runs_once_per_update_and_gives_the_same_terms_bit_for_bit(teacher):
     """on_update_start runs the teacher on the whole rollout (in chunks that do not line up with
-    the minibatches); each minibatch's terms equal the teacher run on that minibatch itself."""
+    the minibatches); each minibatch's terms equal the teacher run on that minibatch itself: bit
+    for bit where the CPU's kernels give each row the same result at any batch size (the Intel
+    box), to float rounding where they do not (AMD Zen 4: oneDNN picks its kernel by batch
+    size, ~1e-7 relative)."""
     torch.manual_seed(1)
     student = build("vanilla", N_ACTIONS)
     rollout = frames(12, seed=3)
@@ -162,7 +165,7 @@ def test_teacher_runs_once_per_update_and_gives_the_same_terms_bit_for_bit(teach
         want = direct.extra_losses(rollout[rows], logits, value)
         assert set(got) == set(want) == {"distill_actor", "distill_critic"}
         for k in got:
-            assert torch.equal(got[k], want[k]), k
+            torch.testing.assert_close(got[k], want[k], rtol=1e-6, atol=1e-7, msg=k)
     assert calls == [5, 5, 2, 4, 4, 4]  # the cached hook ran no more teacher passes
     cached.on_iteration_end(0, 12, None)  # the cache is dropped after the update
     cached.extra_losses(rollout[:2], *student(rollout[:2]))

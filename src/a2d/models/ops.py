@@ -181,7 +181,9 @@ class _ConvReLU(torch.autograd.Function):
 def _fusable(x: torch.Tensor, c: nn.Module) -> bool:
     """The fused kernel is used only where it was checked to equal the plain modules: float32 on
     the CPU with grad enabled (training steps; inference stays plain), no autocast, no tracing
-    or export, a plain zero-padded Conv2d without hooks."""
+    or export, a plain zero-padded Conv2d without hooks; not a grouped (non-depthwise) 1x1
+    convolution, for which oneDNN's fused kernel on some CPUs (AMD Zen 4, one thread) rounds
+    differently from the plain one (~1e-6 relative)."""
     return (
         FUSE["conv_relu"]
         and torch.is_grad_enabled()
@@ -189,6 +191,7 @@ def _fusable(x: torch.Tensor, c: nn.Module) -> bool:
         and x.dtype == torch.float32
         and x.dim() == 4
         and type(c) in (nn.Conv2d, DepthwiseConv2d)
+        and (c.groups == 1 or type(c) is DepthwiseConv2d)
         and c.weight.dtype == torch.float32
         and c.padding_mode == "zeros"
         and not isinstance(c.padding, str)
