@@ -153,11 +153,12 @@ def compare(episodes: dict, steps: int, window: int, cleanrl_rows: dict | None =
     an earlier comparison, ``--cleanrl-from``) instead of ``episodes["cleanrl"]``."""
     games = {}
     for game in episodes["a2d"]:
-        rows = {"a2d": summarize(episodes["a2d"][game], steps, window)}
-        if cleanrl_rows is not None:
-            rows["cleanrl"] = cleanrl_rows[game]
-        else:
-            rows["cleanrl"] = summarize(episodes["cleanrl"][game], steps, window)
+        rows = {
+            "a2d": summarize(episodes["a2d"][game], steps, window),
+            "cleanrl": cleanrl_rows[game]
+            if cleanrl_rows is not None
+            else summarize(episodes["cleanrl"][game], steps, window),
+        }
         games[game] = {**rows, "verdict": verdict(rows["a2d"][-1], rows["cleanrl"][-1])}
     return {"steps": steps, "window": window, "games": games}
 

@@ -190,8 +190,7 @@ def _fusable(x: torch.Tensor, c: nn.Module) -> bool:
         and x.device.type == "cpu"
         and x.dtype == torch.float32
         and x.dim() == 4
-        and type(c) in (nn.Conv2d, DepthwiseConv2d)
-        and (c.groups == 1 or type(c) is DepthwiseConv2d)
+        and ((type(c) is nn.Conv2d and c.groups == 1) or type(c) is DepthwiseConv2d)
         and c.weight.dtype == torch.float32
         and c.padding_mode == "zeros"
         and not isinstance(c.padding, str)
